@@ -1,0 +1,13 @@
+//! One module per sub-command.
+
+pub mod bench_block;
+pub mod modes;
+
+/// Output format shared by the commands.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Human-readable text.
+    Table,
+    /// Machine-readable JSON on stdout.
+    Json,
+}

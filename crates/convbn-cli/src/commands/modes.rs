@@ -1,0 +1,143 @@
+//! `convbn modes`: what each mode keeps for backward and what it costs, for one layer shape.
+
+use anyhow::{Context, Result};
+use convbn::{ConvBnConfig, Mode};
+use serde::Serialize;
+
+use crate::commands::Format;
+
+/// Layer shape to describe.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Input channels.
+    #[arg(long, default_value_t = 64)]
+    in_channels: usize,
+    /// Output channels.
+    #[arg(long, default_value_t = 64)]
+    out_channels: usize,
+    /// Square kernel size.
+    #[arg(long, default_value_t = 3)]
+    kernel: usize,
+    /// Stride.
+    #[arg(long, default_value_t = 1)]
+    stride: usize,
+    /// Channel groups.
+    #[arg(long, default_value_t = 1)]
+    groups: usize,
+    /// Input height and width.
+    #[arg(long, default_value_t = 56)]
+    size: usize,
+    /// Batch size.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+#[derive(Serialize, Debug)]
+struct Row {
+    mode: &'static str,
+    keeps_for_backward: &'static str,
+    kept_bytes: usize,
+    forward_flops: u64,
+    backward_flops: u64,
+    trains: &'static str,
+}
+
+/// Print the table.
+pub fn run(args: Args) -> Result<()> {
+    let config = ConvBnConfig::new(args.in_channels, args.out_channels, [args.kernel; 2])
+        .with_stride(args.stride)
+        .with_padding(args.kernel / 2)
+        .with_groups(args.groups);
+    // Validate the shape with the library's own rules.
+    config
+        .init::<4>(&burn::tensor::Device::flex())
+        .context("invalid layer shape")?;
+    let out = (args.size + 2 * (args.kernel / 2) - args.kernel) / args.stride + 1;
+    let f32s = 4usize;
+    let x_bytes = args.batch * args.in_channels * args.size * args.size * f32s;
+    let y_elems = args.batch * args.out_channels * out * out;
+    let y_bytes = y_elems * f32s;
+    let w_elems = args.out_channels * (args.in_channels / args.groups) * args.kernel * args.kernel;
+    let conv_flops = 2 * (y_elems * (args.in_channels / args.groups) * args.kernel * args.kernel) as u64;
+    let (y, w) = (y_elems as u64, w_elems as u64);
+    let rows = Mode::ALL.map(|mode| match mode {
+        Mode::Train => Row {
+            mode: "train",
+            keeps_for_backward: "X, conv output Y (batch statistics)",
+            kept_bytes: x_bytes + y_bytes,
+            forward_flops: conv_flops + 6 * y,
+            backward_flops: 2 * conv_flops + 8 * y,
+            trains: "W, b, gamma, beta; updates running stats",
+        },
+        Mode::Eval => Row {
+            mode: "eval",
+            keeps_for_backward: "X, normalised Y",
+            kept_bytes: x_bytes + y_bytes,
+            forward_flops: conv_flops + 4 * y,
+            backward_flops: 2 * conv_flops + 4 * y,
+            trains: "W, b, gamma, beta",
+        },
+        Mode::Deploy => Row {
+            mode: "deploy",
+            keeps_for_backward: "X (W' is the parameter)",
+            kept_bytes: x_bytes,
+            forward_flops: conv_flops + y,
+            backward_flops: 2 * conv_flops + y,
+            trains: "W', b' (per-channel lr scaled by 1/s^2: unstable)",
+        },
+        Mode::Tune => Row {
+            mode: "tune",
+            keeps_for_backward: "X only (W' recomputed in backward)",
+            kept_bytes: x_bytes,
+            forward_flops: conv_flops + y + 2 * w,
+            backward_flops: 2 * conv_flops + y + 5 * w,
+            trains: "W, b, gamma, beta (gradients equal Eval's)",
+        },
+    });
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        Format::Table => {
+            println!(
+                "ConvBN {}->{} k{} s{} g{} on {}x{}x{}x{} (output {}x{}x{}x{}), f32:",
+                args.in_channels, args.out_channels, args.kernel, args.stride, args.groups,
+                args.batch, args.in_channels, args.size, args.size,
+                args.batch, args.out_channels, out, out
+            );
+            println!(
+                "{:<7} {:<38} {:>12} {:>10} {:>10}  trains",
+                "mode", "keeps for backward", "kept", "fwd GFLOP", "bwd GFLOP"
+            );
+            for r in &rows {
+                println!(
+                    "{:<7} {:<38} {:>12} {:>10.3} {:>10.3}  {}",
+                    r.mode,
+                    r.keeps_for_backward,
+                    human_bytes(r.kept_bytes),
+                    r.forward_flops as f64 / 1e9,
+                    r.backward_flops as f64 / 1e9,
+                    r.trains
+                );
+            }
+            println!(
+                "Tune keeps {:.0}% of Eval's activation bytes for this layer; measure a stack with \
+                 `convbn bench-block`.",
+                100.0 * x_bytes as f64 / (x_bytes + y_bytes) as f64
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Bytes as a short human-readable string (KiB, MiB, GiB).
+pub fn human_bytes(bytes: usize) -> String {
+    let b = bytes as f64;
+    match bytes {
+        0..1024 => format!("{bytes} B"),
+        1024..1048576 => format!("{:.1} KiB", b / 1024.0),
+        1048576..1073741824 => format!("{:.1} MiB", b / 1048576.0),
+        _ => format!("{:.2} GiB", b / 1073741824.0),
+    }
+}

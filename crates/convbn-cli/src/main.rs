@@ -1,0 +1,37 @@
+//! `convbn`: efficient ConvBN blocks for transfer learning, from the command line.
+
+mod commands;
+mod device;
+
+use clap::{Parser, Subcommand};
+
+#[global_allocator]
+static ALLOC: convbn::memory::CountingAlloc = convbn::memory::CountingAlloc;
+
+/// Efficient ConvBN blocks (Train / Eval / Deploy / Tune) for transfer learning.
+#[derive(Parser, Debug)]
+#[command(name = "convbn", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Show what each mode keeps for backward and what it costs, for one layer shape.
+    Modes(commands::modes::Args),
+    /// Measure memory and time of a training step through a stack of ConvBN+ReLU blocks.
+    BenchBlock(commands::bench_block::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Modes(args) => commands::modes::run(args),
+        Command::BenchBlock(args) => commands::bench_block::run(args),
+    };
+    if let Err(err) = result {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,284 @@
+//! The [`ConvBn`] block: `Z = BN(conv(X, W) + b)` in one of four [`Mode`]s.
+
+use burn::backend::Dispatch;
+use burn::module::{Flag, Param, RunningState};
+use burn::tensor::Tensor;
+
+use crate::fold::fold;
+use crate::geometry::{ConvGeometry, conv};
+use crate::ops::TuneConvOps;
+use crate::validate::statistics_problem;
+use crate::{ConvBnError, Mode, Result};
+
+/// A 1-d ConvBN block (tensors `[N, C, L]`).
+pub type ConvBn1d = ConvBn<3>;
+/// A 2-d ConvBN block (tensors `[N, C, H, W]`).
+pub type ConvBn2d = ConvBn<4>;
+/// A 3-d ConvBN block (tensors `[N, C, D, H, W]`).
+pub type ConvBn3d = ConvBn<5>;
+
+/// Fixed (non-tensor) options of a block.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct BlockOptions {
+    pub geometry: ConvGeometry,
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub kernel_size: Vec<usize>,
+    pub eps: f64,
+    pub momentum: f64,
+    pub affine: bool,
+    pub conv_bias: bool,
+    /// True once BN has been folded into `weight`/`bias` (Deploy); never reset.
+    pub folded: bool,
+}
+
+/// A convolution followed by BatchNorm, `Z = BN(conv(X, W) + b)`, for tensors of rank `R`
+/// (3, 4 or 5: see [`ConvBn1d`], [`ConvBn2d`], [`ConvBn3d`]); build it with
+/// [`ConvBnConfig`](crate::ConvBnConfig).
+///
+/// What each [`Mode`] keeps for backward, per block, on burn's autodiff:
+/// - Train: `X` for the conv, the conv output for batch-norm's backward.
+/// - Eval: `X` for the conv and the normalised conv output (BN's `gamma` multiply needs it).
+/// - Deploy: `X` only (the conv's weight is the parameter `W'` itself).
+/// - Tune: `X` only: one fused node ([`TuneConvOps::tune_conv`]) recomputes `W'` in backward.
+///
+/// Switch modes with [`set_mode`](crate::set_mode) (works on whole models as well).
+/// In Deploy mode `weight` holds `W'` and `bias` holds `b'`; `gamma`/`beta` are gone.
+#[derive(Debug, Clone)]
+pub struct ConvBn<const R: usize> {
+    /// Conv weight `[C_out, C_in/groups, k...]` (`W'` once folded).
+    pub weight: Param<Tensor<R>>,
+    /// Conv bias `[C_out]`, if any (`b'` once folded).
+    pub bias: Option<Param<Tensor<1>>>,
+    /// BN scale `[C_out]` when affine (absent once folded).
+    pub gamma: Option<Param<Tensor<1>>>,
+    /// BN shift `[C_out]` when affine (absent once folded).
+    pub beta: Option<Param<Tensor<1>>>,
+    /// BN running mean `[C_out]`.
+    pub running_mean: RunningState<Tensor<1>>,
+    /// BN running variance `[C_out]` (unbiased, as PyTorch stores it).
+    pub running_var: RunningState<Tensor<1>>,
+    /// Mode flag: batch statistics (Train).
+    pub(crate) training: Param<Flag>,
+    /// Mode flag: fused fold-on-the-fly forward (Tune).
+    pub(crate) tune: Param<Flag>,
+    /// Mode flag: folded (Deploy). Setting it through a mapper folds the block.
+    pub(crate) deploy: Param<Flag>,
+    pub(crate) options: BlockOptions,
+}
+
+impl<const R: usize> ConvBn<R> {
+    pub(crate) fn from_parts(
+        weight: Param<Tensor<R>>,
+        bias: Option<Param<Tensor<1>>>,
+        gamma: Option<Param<Tensor<1>>>,
+        beta: Option<Param<Tensor<1>>>,
+        running_mean: RunningState<Tensor<1>>,
+        running_var: RunningState<Tensor<1>>,
+        options: BlockOptions,
+    ) -> Self {
+        Self {
+            weight,
+            bias,
+            gamma,
+            beta,
+            running_mean,
+            running_var,
+            training: Param::from_bool(false),
+            tune: Param::from_bool(false),
+            deploy: Param::from_bool(false),
+            options,
+        }
+    }
+
+    /// The mode this block runs in.
+    pub fn mode(&self) -> Mode {
+        if self.options.folded {
+            Mode::Deploy
+        } else if self.training.is_enabled() {
+            Mode::Train
+        } else if self.tune.is_enabled() {
+            Mode::Tune
+        } else {
+            Mode::Eval
+        }
+    }
+
+    /// Input channels.
+    pub fn in_channels(&self) -> usize {
+        self.options.in_channels
+    }
+
+    /// Output channels.
+    pub fn out_channels(&self) -> usize {
+        self.options.out_channels
+    }
+
+    /// Kernel extent per spatial dimension.
+    pub fn kernel_size(&self) -> &[usize] {
+        &self.options.kernel_size
+    }
+
+    /// Stride, padding, dilation and groups.
+    pub fn geometry(&self) -> &ConvGeometry {
+        &self.options.geometry
+    }
+
+    /// BatchNorm epsilon.
+    pub fn eps(&self) -> f64 {
+        self.options.eps
+    }
+
+    /// Running-statistics momentum.
+    pub fn momentum(&self) -> f64 {
+        self.options.momentum
+    }
+
+    /// Check the running statistics (finite, variance `>= 0`).
+    pub fn validate(&self) -> Result<()> {
+        match statistics_problem(&self.running_mean.value_sync(), &self.running_var.value_sync()) {
+            None => Ok(()),
+            Some(what) => Err(ConvBnError::InvalidStatistics {
+                path: String::new(),
+                what,
+            }),
+        }
+    }
+
+    /// Apply the block to `x` of shape `[N, C_in, spatial...]` in its current mode.
+    ///
+    /// Errors (never panics) when the channel count is wrong or the input is smaller than the
+    /// dilated kernel, or when Train mode gets a single value per channel.
+    pub fn forward(&self, x: Tensor<R>) -> Result<Tensor<R>> {
+        self.check_input(&x.dims())?;
+        let mode = self.mode();
+        let bias = self.bias.as_ref().map(|b| b.val());
+        Ok(match mode {
+            Mode::Deploy => self.conv(x, self.weight.val(), bias),
+            Mode::Tune => {
+                let device = x.device();
+                let (gamma, beta) = self.affine_or_identity(&device);
+                let bias = bias.unwrap_or_else(|| Tensor::zeros([self.options.out_channels], &device));
+                let out = <Dispatch as TuneConvOps>::tune_conv(
+                    x.into_dispatch(),
+                    self.weight.val().into_dispatch(),
+                    bias.into_dispatch(),
+                    gamma.into_dispatch(),
+                    beta.into_dispatch(),
+                    self.running_mean.value_sync().into_dispatch(),
+                    self.running_var.value_sync().into_dispatch(),
+                    self.options.eps,
+                    self.options.geometry.clone(),
+                );
+                Tensor::from_dispatch(out)
+            }
+            Mode::Eval => {
+                let y = self.conv(x, self.weight.val(), bias);
+                let device = y.device();
+                let (gamma, beta) = self.affine_or_identity(&device);
+                burn::tensor::module::batch_norm(
+                    y,
+                    gamma,
+                    beta,
+                    self.running_mean.value_sync().to_device(&device),
+                    self.running_var.value_sync().to_device(&device),
+                    self.options.eps,
+                )
+            }
+            Mode::Train => self.forward_train(x, bias)?,
+        })
+    }
+
+    fn forward_train(&self, x: Tensor<R>, bias: Option<Tensor<1>>) -> Result<Tensor<R>> {
+        let y = self.conv(x, self.weight.val(), bias);
+        let dims = y.dims();
+        let per_channel = dims.iter().product::<usize>() / dims[1];
+        if per_channel < 2 {
+            return Err(ConvBnError::InputShape {
+                got: dims.to_vec(),
+                expected: "more than one value per channel in Train mode (batch statistics); \
+                           use a larger batch or Eval/Tune mode"
+                    .into(),
+            });
+        }
+        let device = y.device();
+        let (gamma, beta) = self.affine_or_identity(&device);
+        let out = burn::tensor::module::batch_norm_train(y, gamma, beta, self.options.eps);
+        let m = self.options.momentum;
+        let unbiased = per_channel as f64 / (per_channel - 1) as f64;
+        let mean = self.running_mean.value_sync().to_device(&device);
+        let var = self.running_var.value_sync().to_device(&device);
+        let mean = mean.mul_scalar(1.0 - m) + out.mean.detach().mul_scalar(m);
+        let var = var.mul_scalar(1.0 - m) + out.variance.detach().mul_scalar(m * unbiased);
+        self.running_mean.update(mean.detach());
+        self.running_var.update(var.detach());
+        Ok(out.output)
+    }
+
+    fn conv(&self, x: Tensor<R>, weight: Tensor<R>, bias: Option<Tensor<1>>) -> Tensor<R> {
+        Tensor::from_dispatch(conv::<Dispatch>(
+            x.into_dispatch(),
+            weight.into_dispatch(),
+            bias.map(Tensor::into_dispatch),
+            &self.options.geometry,
+        ))
+    }
+
+    fn affine_or_identity(&self, device: &burn::tensor::Device) -> (Tensor<1>, Tensor<1>) {
+        let c = self.options.out_channels;
+        let gamma = self.gamma.as_ref().map_or_else(|| Tensor::ones([c], device), |g| g.val());
+        let beta = self.beta.as_ref().map_or_else(|| Tensor::zeros([c], device), |b| b.val());
+        (gamma, beta)
+    }
+
+    fn check_input(&self, dims: &[usize]) -> Result<()> {
+        let o = &self.options;
+        let spatial = &dims[2..];
+        let fits = dims[1] == o.in_channels
+            && o.geometry.output_size(spatial, &o.kernel_size).is_some()
+            && dims[0] > 0;
+        if fits {
+            return Ok(());
+        }
+        let reach: Vec<usize> = (0..o.kernel_size.len())
+            .map(|i| {
+                (o.geometry.dilation[i] * (o.kernel_size[i] - 1) + 1)
+                    .saturating_sub(o.geometry.padding[i].0 + o.geometry.padding[i].1)
+            })
+            .collect();
+        Err(ConvBnError::InputShape {
+            got: dims.to_vec(),
+            expected: format!(
+                "[N >= 1, {}, spatial >= {:?}] (in_channels = {}, dilated kernel minus padding)",
+                o.in_channels, reach, o.in_channels
+            ),
+        })
+    }
+
+    /// Fold BN into `weight`/`bias` (Deploy). Leaves the block unchanged and returns the
+    /// problem when the running statistics are unusable.
+    pub(crate) fn fold_in_place(&mut self) -> Result<()> {
+        if self.options.folded {
+            return Ok(());
+        }
+        self.validate()?;
+        let (weight, bias) = fold(
+            self.weight.val().detach(),
+            self.bias.as_ref().map(|b| b.val().detach()),
+            self.gamma.as_ref().map(|g| g.val().detach()),
+            self.beta.as_ref().map(|b| b.val().detach()),
+            self.running_mean.value_sync(),
+            self.running_var.value_sync(),
+            self.options.eps,
+        );
+        self.weight = Param::from_tensor(weight.detach());
+        self.bias = Some(Param::from_tensor(bias.detach()));
+        self.gamma = None;
+        self.beta = None;
+        self.options.folded = true;
+        self.deploy = self.deploy.clone().with_value(true);
+        self.training = self.training.clone().with_value(false);
+        self.tune = self.tune.clone().with_value(false);
+        Ok(())
+    }
+}

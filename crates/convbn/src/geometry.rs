@@ -1,0 +1,119 @@
+//! Convolution geometry (stride, padding, dilation, groups) for 1, 2 and 3 spatial dimensions,
+//! and the rank-dispatched convolution primitives every mode and the fused op share.
+
+use burn::backend::Backend;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::TensorMetadata;
+use burn::tensor::ops::ConvOptions;
+
+/// Stride, padding, dilation and groups of a convolution with `spatial()` spatial dimensions.
+///
+/// Vectors hold one entry per spatial dimension; padding is `(begin, end)` so asymmetric
+/// ("SAME"-style) padding is expressible.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConvGeometry {
+    /// Step of the kernel per spatial dimension (non-zero).
+    pub stride: Vec<usize>,
+    /// Zero padding `(begin, end)` per spatial dimension.
+    pub padding: Vec<(usize, usize)>,
+    /// Kernel dilation per spatial dimension (non-zero).
+    pub dilation: Vec<usize>,
+    /// Number of channel groups (`in_channels` for depthwise).
+    pub groups: usize,
+}
+
+impl ConvGeometry {
+    /// Number of spatial dimensions (1, 2 or 3).
+    pub fn spatial(&self) -> usize {
+        self.stride.len()
+    }
+
+    /// Output extent along each spatial dimension for the given input extents and kernel.
+    ///
+    /// `out = floor((in + pad_begin + pad_end - dilation*(k-1) - 1) / stride) + 1`; `None` when
+    /// the (padded) input is smaller than the dilated kernel.
+    pub fn output_size(&self, input: &[usize], kernel: &[usize]) -> Option<Vec<usize>> {
+        (0..self.spatial())
+            .map(|i| {
+                let padded = input[i] + self.padding[i].0 + self.padding[i].1;
+                let reach = self.dilation[i] * (kernel[i] - 1) + 1;
+                (padded >= reach).then(|| (padded - reach) / self.stride[i] + 1)
+            })
+            .collect()
+    }
+
+    fn options<const N: usize>(&self) -> ConvOptions<N> {
+        let arr = |v: &[usize]| -> [usize; N] { core::array::from_fn(|i| v[i]) };
+        ConvOptions::new_with_padding(
+            arr(&self.stride),
+            core::array::from_fn(|i| self.padding[i]),
+            arr(&self.dilation),
+            self.groups,
+        )
+    }
+}
+
+/// `conv(x, weight) + bias` for inputs of rank 3, 4 or 5 on any backend.
+pub(crate) fn conv<B: Backend>(
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    bias: Option<FloatTensor<B>>,
+    geometry: &ConvGeometry,
+) -> FloatTensor<B> {
+    match geometry.spatial() {
+        1 => B::conv1d(x, weight, bias, geometry.options()),
+        2 => B::conv2d(x, weight, bias, geometry.options()),
+        3 => B::conv3d(x, weight, bias, geometry.options()),
+        n => unreachable!("ConvGeometry with {n} spatial dimensions is rejected at construction"),
+    }
+}
+
+/// Gradient of `conv(x, weight)` with respect to `x`, given the output gradient.
+pub(crate) fn conv_x_backward<B: Backend>(
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    geometry: &ConvGeometry,
+) -> FloatTensor<B> {
+    match geometry.spatial() {
+        1 => B::conv1d_x_backward(x, weight, grad, geometry.options()),
+        2 => B::conv2d_x_backward(x, weight, grad, geometry.options()),
+        3 => B::conv3d_x_backward(x, weight, grad, geometry.options()),
+        n => unreachable!("ConvGeometry with {n} spatial dimensions is rejected at construction"),
+    }
+}
+
+/// Gradient of `conv(x, weight)` with respect to `weight`, given the output gradient.
+pub(crate) fn conv_weight_backward<B: Backend>(
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    geometry: &ConvGeometry,
+) -> FloatTensor<B> {
+    match geometry.spatial() {
+        1 => B::conv1d_weight_backward(x, weight, grad, geometry.options()),
+        2 => B::conv2d_weight_backward(x, weight, grad, geometry.options()),
+        3 => B::conv3d_weight_backward(x, weight, grad, geometry.options()),
+        n => unreachable!("ConvGeometry with {n} spatial dimensions is rejected at construction"),
+    }
+}
+
+/// Sum of a `[N, C, ...]` tensor over every axis but the channel axis: shape `[C]`.
+///
+/// This is the gradient of a per-channel bias added to that tensor.
+pub(crate) fn sum_per_channel<B: Backend>(t: FloatTensor<B>) -> FloatTensor<B> {
+    let shape = t.shape();
+    let channels = shape[1];
+    let t = B::float_swap_dims(t, 0, 1);
+    let t = B::float_reshape(t, [channels, shape.num_elements() / channels].into());
+    B::float_reshape(B::float_sum_dim(t, 1), [channels].into())
+}
+
+/// Reshape a per-channel vector `[C]` to broadcast along axis 0 of a tensor of rank `rank`
+/// (`[C, 1, 1, ...]`, for weights) or along axis 1 (`[1, C, 1, ...]`, for activations).
+pub(crate) fn per_channel<B: Backend>(v: FloatTensor<B>, rank: usize, axis: usize) -> FloatTensor<B> {
+    let channels = v.shape()[0];
+    let mut dims = vec![1; rank];
+    dims[axis] = channels;
+    B::float_reshape(v, dims.into())
+}

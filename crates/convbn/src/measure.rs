@@ -1,0 +1,52 @@
+//! Memory and time of one training step (forward, loss, backward), measured with the counting
+//! allocator of [`crate::memory`].
+
+use std::time::Instant;
+
+use burn::tensor::Tensor;
+
+use crate::memory;
+
+/// What one training step cost.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepCost {
+    /// Heap bytes held after forward (and the loss) and before backward, beyond what was held
+    /// before the forward: the activations autodiff keeps for backward, plus the output.
+    pub retained_bytes: usize,
+    /// Highest heap use during forward and backward, beyond what was held before the forward.
+    pub peak_bytes: usize,
+    /// Wall-clock milliseconds of forward + backward.
+    pub step_ms: f64,
+}
+
+/// Run `forward` on `input`, sum the output as the loss, run backward, and report the cost.
+///
+/// Memory figures are only meaningful when [`memory::CountingAlloc`] is the global allocator.
+pub fn measure_step<const D: usize, E>(
+    input: Tensor<D>,
+    forward: impl FnOnce(Tensor<D>) -> Result<Tensor<D>, E>,
+) -> Result<StepCost, E> {
+    let base = memory::allocated();
+    memory::reset_peak();
+    let start = Instant::now();
+    let loss = forward(input)?.sum();
+    // Make sure lazy backends have executed the forward before reading the counters.
+    let loss_value = loss.clone().into_scalar::<f32>();
+    let retained = memory::allocated().saturating_sub(base);
+    let grads = loss.backward();
+    let step_ms = start.elapsed().as_secs_f64() * 1e3;
+    let peak = memory::peak().saturating_sub(base);
+    drop((grads, loss_value));
+    Ok(StepCost {
+        retained_bytes: retained,
+        peak_bytes: peak,
+        step_ms,
+    })
+}
+
+/// Median of a non-empty slice of timings (upper median for even lengths).
+pub fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}

@@ -1,0 +1,55 @@
+//! The fused Tune convolution as a burn backend extension.
+//!
+//! [`TuneConvOps::tune_conv`] computes `conv(X, W') + b'` with `W'`, `b'` folded on the fly
+//! (see [`crate::fold`]). On plain backends the default body composes backend operations. On
+//! autodiff backends ([`autodiff`]) it is one graph node with its own backward that keeps only
+//! `X` (plus references to the parameters, which are alive anyway) and recomputes `W'` during
+//! backward, so Tune retains no more activation memory than Deploy.
+
+mod autodiff;
+mod backends;
+
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, backend_extension};
+
+use crate::fold::{BnParams, fold_primitives};
+use crate::geometry::{ConvGeometry, conv};
+
+/// Backend operations for Tune-mode ConvBN blocks.
+#[backend_extension(
+    Flex: cfg(feature = "flex"),
+    Cube: cfg(any(feature = "wgpu", feature = "cuda")),
+    Autodiff,
+)]
+pub trait TuneConvOps: Backend {
+    /// `conv(x, W') + b'`, with `W' = W*s`, `b' = (b-mean)*s + beta`, `s = gamma/sqrt(var+eps)`.
+    ///
+    /// Shapes: `x` `[N, C_in, ...]`, `weight` `[C_out, C_in/groups, k...]`, every vector
+    /// `[C_out]`; rank 3, 4 or 5 as given by `geometry`. A block without conv bias passes zeros,
+    /// a non-affine one ones and zeros, as untracked constants. Gradients (on autodiff backends)
+    /// flow to the tracked ones of `x`, `weight`, `bias`, `gamma` and `beta`; the running
+    /// statistics are constants.
+    #[allow(clippy::too_many_arguments)]
+    fn tune_conv(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        running_mean: FloatTensor<Self>,
+        running_var: FloatTensor<Self>,
+        eps: f64,
+        geometry: ConvGeometry,
+    ) -> FloatTensor<Self> {
+        let bn = BnParams {
+            bias: Some(bias),
+            gamma: Some(gamma),
+            beta: Some(beta),
+            mean: running_mean,
+            var: running_var,
+            eps,
+        };
+        let folded = fold_primitives::<Self>(weight, bn);
+        conv::<Self>(x, folded.weight, Some(folded.bias), &geometry)
+    }
+}
