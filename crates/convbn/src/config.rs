@@ -93,10 +93,17 @@ pub struct ConvBnConfig {
 }
 
 macro_rules! setter {
+    ($(#[$doc:meta])* $name:ident, $field:ident: PerDim) => {
+        $(#[$doc])*
+        pub fn $name(mut self, value: impl Into<PerDim>) -> Self {
+            self.$field = value.into();
+            self
+        }
+    };
     ($(#[$doc:meta])* $name:ident, $field:ident: $ty:ty) => {
         $(#[$doc])*
-        pub fn $name(mut self, value: impl Into<$ty>) -> Self {
-            self.$field = value.into();
+        pub fn $name(mut self, value: $ty) -> Self {
+            self.$field = value;
             self
         }
     };
@@ -295,7 +302,7 @@ impl ConvBnConfig {
             });
         }
         let param = |t: Tensor<1>| Param::from_tensor(t);
-        let block = ConvBn::from_parts(
+        let mut block = ConvBn::from_parts(
             Param::from_tensor(tensors.weight),
             tensors.bias.map(param),
             tensors.gamma.map(param),
@@ -304,7 +311,8 @@ impl ConvBnConfig {
             RunningState::new(tensors.running_var),
             options,
         );
-        crate::set_mode(block, self.mode)
+        crate::set_mode(&mut block, self.mode)?;
+        Ok(block)
     }
 }
 

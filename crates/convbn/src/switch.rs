@@ -29,20 +29,20 @@ pub struct BlockInfo {
     pub num_params: usize,
 }
 
-/// Switch every ConvBN block in `model` to `mode`.
+/// Switch every ConvBN block in `model` to `mode`, in place.
 ///
-/// Fails, leaving nothing changed, when a folded (Deploy) block is asked for another mode or
-/// when a block that would use its running statistics has unusable ones.
+/// Fails, leaving the model exactly as it was, when a folded (Deploy) block is asked for
+/// another mode or when a block that would use its running statistics has unusable ones.
 ///
 /// ```
 /// use burn::tensor::Device;
 /// use convbn::{ConvBn2d, ConvBnConfig, Mode, set_mode};
 /// let block: ConvBn2d = ConvBnConfig::new(3, 8, [3, 3]).init(&Device::flex()).unwrap();
-/// let layers = vec![block.clone(), block];
-/// let layers = set_mode(layers, Mode::Tune).unwrap();
+/// let mut layers = vec![block.clone(), block];
+/// set_mode(&mut layers, Mode::Tune).unwrap();
 /// assert!(layers.iter().all(|b| b.mode() == Mode::Tune));
 /// ```
-pub fn set_mode<M: Module>(model: M, mode: Mode) -> Result<M> {
+pub fn set_mode<M: Module>(model: &mut M, mode: Mode) -> Result<()> {
     set_mode_under::<M, &str>(model, mode, &[])
 }
 
@@ -51,10 +51,14 @@ pub fn set_mode<M: Module>(model: M, mode: Mode) -> Result<M> {
 ///
 /// A path selects a block when it equals the block's path or is a dotted prefix of it
 /// (`"backbone"` selects `backbone.layer1.0` but not `backbone2.x`). Every given path must
-/// select at least one block.
-pub fn set_mode_under<M: Module, S: AsRef<str>>(model: M, mode: Mode, under: &[S]) -> Result<M> {
+/// select at least one block. On error the model is left exactly as it was.
+pub fn set_mode_under<M: Module, S: AsRef<str>>(
+    model: &mut M,
+    mode: Mode,
+    under: &[S],
+) -> Result<()> {
     let under: Vec<&str> = under.iter().map(|s| s.as_ref().trim_matches('.')).collect();
-    let scanned = scan(&model, mode != Mode::Train);
+    let scanned = scan(model, mode != Mode::Train);
     for prefix in &under {
         if !scanned.iter().any(|b| is_under(&b.info.path, prefix)) {
             let mut tops: Vec<&str> = scanned
@@ -94,7 +98,9 @@ pub fn set_mode_under<M: Module, S: AsRef<str>>(model: M, mode: Mode, under: &[S
         selected: &selected,
         path: Vec::new(),
     };
-    Ok(model.map(&mut mapper))
+    // Modules are rebuilt by value; the clone only copies tensor handles.
+    *model = model.clone().map(&mut mapper);
+    Ok(())
 }
 
 /// List the ConvBN blocks of `model` with their paths, modes and shapes, in visiting order.

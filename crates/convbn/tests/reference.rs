@@ -190,7 +190,8 @@ fn check_case<const R: usize>(case: &Case, t: &Tensors) {
     }
 
     // Deploy: folded parameters, outputs equal Eval's, gradients w.r.t. W' and b'.
-    let b = set_mode(block::<R>(case, t, Mode::Eval), Mode::Deploy).expect("fold");
+    let mut b = block::<R>(case, t, Mode::Eval);
+    set_mode(&mut b, Mode::Deploy).expect("fold");
     assert_eq!(b.mode(), Mode::Deploy);
     assert!(b.gamma.is_none() && b.beta.is_none());
     assert_close(&label("deploy", "weight"), &values(&b.weight.val()), &t.values(i, "deploy.weight"), TOL);

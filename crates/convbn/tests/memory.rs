@@ -1,0 +1,48 @@
+//! Activation memory measured with a counting global allocator: for a stack of 4 ConvBN+ReLU
+//! blocks (64 channels, 56x56, batch 8) the bytes held after forward and before backward are,
+//! for Tune, at most 1.02x Deploy's and at most 0.7x Eval's.
+//!
+//! This file holds a single test so that no other test allocates concurrently.
+
+mod common;
+
+use burn::tensor::{Distribution, Tensor};
+use convbn::measure::measure_step;
+use convbn::memory::{self, CountingAlloc};
+use convbn::{ConvBnReluStack, Mode};
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+fn retained(mode: Mode) -> (usize, usize) {
+    let device = common::device();
+    let model = ConvBnReluStack::new(64, 4, mode, &device).expect("stack");
+    let input = || Tensor::<4>::random([8, 64, 56, 56], Distribution::Normal(0.0, 1.0), &device);
+    // Warm up once (thread pools, lazily initialised state), then measure.
+    measure_step(input(), |x| model.forward(x)).expect("warm-up");
+    let a = measure_step(input(), |x| model.forward(x)).expect("step");
+    let b = measure_step(input(), |x| model.forward(x)).expect("step");
+    assert_eq!(a.retained_bytes, b.retained_bytes, "{mode}: retained bytes are deterministic");
+    (a.retained_bytes, a.peak_bytes.max(b.peak_bytes))
+}
+
+#[test]
+fn tune_retains_no_more_than_deploy_and_much_less_than_eval() {
+    assert!(memory::is_counting(), "the counting allocator must be installed");
+    let (eval, eval_peak) = retained(Mode::Eval);
+    let (tune, tune_peak) = retained(Mode::Tune);
+    let (deploy, deploy_peak) = retained(Mode::Deploy);
+    println!("retained after forward (4 ConvBN+ReLU, 64ch, 56x56, batch 8):");
+    println!("  eval   {eval:>10} B   peak {eval_peak:>10} B");
+    println!("  tune   {tune:>10} B   peak {tune_peak:>10} B");
+    println!("  deploy {deploy:>10} B   peak {deploy_peak:>10} B");
+    println!(
+        "  tune/deploy = {:.4}, tune/eval = {:.4}",
+        tune as f64 / deploy as f64,
+        tune as f64 / eval as f64
+    );
+    let feature_map = 8 * 64 * 56 * 56 * 4;
+    assert!(deploy >= 4 * feature_map, "deploy keeps at least each block's input");
+    assert!(tune as f64 <= 1.02 * deploy as f64, "tune {tune} > 1.02 x deploy {deploy}");
+    assert!(tune as f64 <= 0.7 * eval as f64, "tune {tune} > 0.7 x eval {eval}");
+}

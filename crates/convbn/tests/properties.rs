@@ -1,0 +1,230 @@
+//! Property tests over random shapes and options: Tune equals Eval in outputs and every
+//! gradient, Deploy's forward equals Eval's, and Tune's gradients agree with finite differences.
+
+mod common;
+
+use burn::tensor::{Distribution, Tensor};
+use common::{device, rel_l2, values};
+use convbn::{ConvBn, ConvBnConfig, ConvBnTensors, Mode, set_mode};
+use proptest::prelude::*;
+
+#[derive(Clone, Debug)]
+struct Shape {
+    dims: usize,
+    batch: usize,
+    groups: usize,
+    cin_per_group: usize,
+    cout_per_group: usize,
+    size: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+    dilation: usize,
+    bias: bool,
+    affine: bool,
+    eps: f64,
+}
+
+fn shapes() -> impl Strategy<Value = Shape> {
+    (
+        1usize..=3,
+        1usize..=3,
+        1usize..=3,
+        1usize..=3,
+        1usize..=3,
+        (1usize..=3, 1usize..=2, 0usize..=2, 1usize..=2),
+        any::<bool>(),
+        any::<bool>(),
+        prop_oneof![Just(1e-5), Just(1e-3), Just(0.1)],
+    )
+        .prop_map(
+            |(dims, batch, groups, cin_per_group, cout_per_group, (kernel, stride, padding, dilation), bias, affine, eps)| {
+                let reach = dilation * (kernel - 1) + 1;
+                let size = reach + [6, 4, 2][dims - 1];
+                Shape {
+                    dims,
+                    batch,
+                    groups,
+                    cin_per_group,
+                    cout_per_group,
+                    size,
+                    kernel,
+                    stride,
+                    padding: padding.min(kernel - 1),
+                    dilation,
+                    bias,
+                    affine,
+                    eps,
+                }
+            },
+        )
+}
+
+impl Shape {
+    fn config(&self, mode: Mode) -> ConvBnConfig {
+        ConvBnConfig::new(
+            self.cin_per_group * self.groups,
+            self.cout_per_group * self.groups,
+            vec![self.kernel; self.dims],
+        )
+        .with_stride(self.stride)
+        .with_padding(self.padding)
+        .with_dilation(self.dilation)
+        .with_groups(self.groups)
+        .with_bias(self.bias)
+        .with_affine(self.affine)
+        .with_eps(self.eps)
+        .with_mode(mode)
+    }
+
+    fn input_shape(&self) -> Vec<usize> {
+        let mut s = vec![self.batch, self.cin_per_group * self.groups];
+        s.extend(vec![self.size; self.dims]);
+        s
+    }
+}
+
+/// Random block tensors with non-trivial statistics; the same seed-free values are reused
+/// for every mode by cloning.
+fn tensors<const R: usize>(s: &Shape) -> ConvBnTensors<R> {
+    let d = device();
+    let c = s.cout_per_group * s.groups;
+    let mut w = vec![c, s.cin_per_group];
+    w.extend(vec![s.kernel; s.dims]);
+    let n = |std: f64| Distribution::Normal(0.0, std);
+    ConvBnTensors {
+        weight: Tensor::random(w, n(0.5), &d),
+        bias: s.bias.then(|| Tensor::random([c], n(0.5), &d)),
+        gamma: s.affine.then(|| Tensor::random([c], Distribution::Uniform(0.2, 2.0), &d)),
+        beta: s.affine.then(|| Tensor::random([c], n(0.5), &d)),
+        running_mean: Tensor::random([c], n(0.5), &d),
+        running_var: Tensor::random([c], Distribution::Uniform(0.0, 3.0), &d),
+    }
+}
+
+fn tracked<const R: usize>(t: &ConvBnTensors<R>) -> ConvBnTensors<R> {
+    let track = |v: &Option<Tensor<1>>| v.clone().map(|v| v.detach().require_grad());
+    ConvBnTensors {
+        weight: t.weight.clone().detach().require_grad(),
+        bias: track(&t.bias),
+        gamma: track(&t.gamma),
+        beta: track(&t.beta),
+        running_mean: t.running_mean.clone(),
+        running_var: t.running_var.clone(),
+    }
+}
+
+/// Output and gradients (x, weight, bias, gamma, beta; absent ones empty) for loss
+/// `sum(out * r)`.
+fn forward_backward<const R: usize>(
+    block: &ConvBn<R>,
+    x: &Tensor<R>,
+    r: &Tensor<R>,
+) -> (Vec<f32>, Vec<Vec<f32>>) {
+    let x = x.clone().detach().require_grad();
+    let out = block.forward(x.clone()).expect("forward");
+    let grads = (out.clone() * r.clone()).sum().backward();
+    let g1 = |p: &Option<burn::module::Param<Tensor<1>>>| {
+        p.as_ref().map(|p| values(&p.val().grad(&grads).expect("grad"))).unwrap_or_default()
+    };
+    let g = vec![
+        values(&x.grad(&grads).expect("x grad")),
+        values(&block.weight.val().grad(&grads).expect("weight grad")),
+        g1(&block.bias),
+        g1(&block.gamma),
+        g1(&block.beta),
+    ];
+    (values(&out), g)
+}
+
+/// A random direction of the given shape.
+fn direction<const D: usize>(shape: Vec<usize>) -> Tensor<D> {
+    Tensor::random(shape, Distribution::Normal(0.0, 1.0), &device())
+}
+
+fn check<const R: usize>(s: &Shape) -> Result<(), TestCaseError> {
+    let d = device();
+    let t = tensors::<R>(s);
+    let x = Tensor::<R>::random(s.input_shape(), Distribution::Normal(0.0, 1.0), &d);
+    let eval: ConvBn<R> = s.config(Mode::Eval).init_with(tracked(&t)).expect("eval block");
+    let tune: ConvBn<R> = s.config(Mode::Tune).init_with(tracked(&t)).expect("tune block");
+    let out_shape = eval.forward(x.clone()).expect("forward").dims();
+    let r = Tensor::<R>::random(out_shape, Distribution::Normal(0.0, 1.0), &d);
+
+    // Tune == Eval: outputs and every gradient.
+    let (eval_out, eval_grads) = forward_backward(&eval, &x, &r);
+    let (tune_out, tune_grads) = forward_backward(&tune, &x, &r);
+    prop_assert!(rel_l2(&tune_out, &eval_out) < 1e-5, "out: {}", rel_l2(&tune_out, &eval_out));
+    for (i, (tg, eg)) in tune_grads.iter().zip(&eval_grads).enumerate() {
+        prop_assert_eq!(tg.len(), eg.len());
+        if !eg.is_empty() {
+            let e = rel_l2(tg, eg);
+            prop_assert!(e < 1e-4, "gradient {} differs: rel L2 {}", ["x", "weight", "bias", "gamma", "beta"][i], e);
+        }
+    }
+
+    // Deploy forward == Eval forward.
+    let mut deploy = eval.clone();
+    set_mode(&mut deploy, Mode::Deploy).expect("fold");
+    let deploy_out = values(&deploy.forward(x.clone()).expect("forward"));
+    prop_assert!(rel_l2(&deploy_out, &eval_out) < 1e-5, "deploy out: {}", rel_l2(&deploy_out, &eval_out));
+
+    // Finite differences: the loss is linear in each of x, W, b, gamma, beta separately, so a
+    // central difference along a random direction is exact up to rounding.
+    let loss = |t: &ConvBnTensors<R>, x: &Tensor<R>| -> f64 {
+        let b: ConvBn<R> = s.config(Mode::Tune).init_with(t.clone()).expect("block");
+        let out = b.forward(x.clone()).expect("forward");
+        (out * r.clone()).sum().into_scalar::<f32>() as f64
+    };
+    let h = 0.25f32;
+    let dot = |g: &[f32], v: &[f32]| g.iter().zip(v).map(|(a, b)| (a * b) as f64).sum::<f64>();
+    let scale: f64 = eval_out.iter().map(|v| v.abs() as f64).sum::<f64>() + 1.0;
+    let mut checks: Vec<(&str, f64, f64)> = Vec::new();
+    {
+        let v: Tensor<R> = direction(x.dims().to_vec());
+        let fd = (loss(&t, &(x.clone() + v.clone() * h)) - loss(&t, &(x.clone() - v.clone() * h)))
+            / (2.0 * h as f64);
+        checks.push(("x", fd, dot(&tune_grads[0], &values(&v))));
+    }
+    {
+        let v: Tensor<R> = direction(t.weight.dims().to_vec());
+        let mut plus = t.clone();
+        plus.weight = t.weight.clone() + v.clone() * h;
+        let mut minus = t.clone();
+        minus.weight = t.weight.clone() - v.clone() * h;
+        checks.push(("weight", (loss(&plus, &x) - loss(&minus, &x)) / (2.0 * h as f64), dot(&tune_grads[1], &values(&v))));
+    }
+    let vectors: [(&str, usize, fn(&mut ConvBnTensors<R>) -> &mut Option<Tensor<1>>); 3] = [
+        ("bias", 2, |t| &mut t.bias),
+        ("gamma", 3, |t| &mut t.gamma),
+        ("beta", 4, |t| &mut t.beta),
+    ];
+    for (name, index, field) in vectors {
+        let mut base = t.clone();
+        let Some(p) = field(&mut base).clone() else { continue };
+        let v: Tensor<1> = direction(p.dims().to_vec());
+        let mut plus = t.clone();
+        *field(&mut plus) = Some(p.clone() + v.clone() * h);
+        let mut minus = t.clone();
+        *field(&mut minus) = Some(p - v.clone() * h);
+        checks.push((name, (loss(&plus, &x) - loss(&minus, &x)) / (2.0 * h as f64), dot(&tune_grads[index], &values(&v))));
+    }
+    for (name, fd, analytic) in checks {
+        let err = (fd - analytic).abs();
+        prop_assert!(err <= 2e-3 * (analytic.abs() + scale * 1e-2), "{name}: finite difference {fd} vs gradient {analytic}");
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn tune_equals_eval_deploy_forward_equals_eval_and_gradients_match_finite_differences(s in shapes()) {
+        match s.dims {
+            1 => check::<3>(&s)?,
+            2 => check::<4>(&s)?,
+            _ => check::<5>(&s)?,
+        }
+    }
+}
