@@ -136,7 +136,10 @@ impl<const R: usize> ConvBn<R> {
 
     /// Check the running statistics (finite, variance `>= 0`).
     pub fn validate(&self) -> Result<()> {
-        match statistics_problem(&self.running_mean.value_sync(), &self.running_var.value_sync()) {
+        match statistics_problem(
+            &self.running_mean.value_sync(),
+            &self.running_var.value_sync(),
+        ) {
             None => Ok(()),
             Some(what) => Err(ConvBnError::InvalidStatistics {
                 path: String::new(),
@@ -158,7 +161,8 @@ impl<const R: usize> ConvBn<R> {
             Mode::Tune => {
                 let device = x.device();
                 let (gamma, beta) = self.affine_or_identity(&device);
-                let bias = bias.unwrap_or_else(|| Tensor::zeros([self.options.out_channels], &device));
+                let bias =
+                    bias.unwrap_or_else(|| Tensor::zeros([self.options.out_channels], &device));
                 let out = <Dispatch as TuneConvOps>::tune_conv(
                     x.into_dispatch(),
                     self.weight.val().into_dispatch(),
@@ -226,8 +230,14 @@ impl<const R: usize> ConvBn<R> {
 
     fn affine_or_identity(&self, device: &burn::tensor::Device) -> (Tensor<1>, Tensor<1>) {
         let c = self.options.out_channels;
-        let gamma = self.gamma.as_ref().map_or_else(|| Tensor::ones([c], device), |g| g.val());
-        let beta = self.beta.as_ref().map_or_else(|| Tensor::zeros([c], device), |b| b.val());
+        let gamma = self
+            .gamma
+            .as_ref()
+            .map_or_else(|| Tensor::ones([c], device), |g| g.val());
+        let beta = self
+            .beta
+            .as_ref()
+            .map_or_else(|| Tensor::zeros([c], device), |b| b.val());
         (gamma, beta)
     }
 

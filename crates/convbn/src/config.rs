@@ -112,7 +112,11 @@ macro_rules! setter {
 impl ConvBnConfig {
     /// A block from `in_channels` to `out_channels` with the given kernel (`[k]`, `[kh, kw]` or
     /// `[kd, kh, kw]`), stride 1, no padding, no conv bias, affine BN.
-    pub fn new(in_channels: usize, out_channels: usize, kernel_size: impl Into<Vec<usize>>) -> Self {
+    pub fn new(
+        in_channels: usize,
+        out_channels: usize,
+        kernel_size: impl Into<Vec<usize>>,
+    ) -> Self {
         Self {
             in_channels,
             out_channels,
@@ -164,7 +168,9 @@ impl ConvBnConfig {
         let invalid = |msg: String| Err(ConvBnError::InvalidConfig(msg));
         let dims = self.kernel_size.len();
         if !(1..=3).contains(&dims) {
-            return invalid(format!("kernel_size must have 1, 2 or 3 entries, got {dims}"));
+            return invalid(format!(
+                "kernel_size must have 1, 2 or 3 entries, got {dims}"
+            ));
         }
         if rank != dims + 2 {
             return invalid(format!(
@@ -177,8 +183,8 @@ impl ConvBnConfig {
             return invalid("in_channels and out_channels must be positive".into());
         }
         if self.groups == 0
-            || self.in_channels % self.groups != 0
-            || self.out_channels % self.groups != 0
+            || !self.in_channels.is_multiple_of(self.groups)
+            || !self.out_channels.is_multiple_of(self.groups)
         {
             return invalid(format!(
                 "groups = {} must be positive and divide in_channels = {} and out_channels = {}",
@@ -196,7 +202,10 @@ impl ConvBnConfig {
         let padding = match &self.padding_pairs {
             Some(p) if p.len() == dims => p.clone(),
             Some(p) => {
-                return invalid(format!("padding_pairs has {} entries, expected {dims}", p.len()));
+                return invalid(format!(
+                    "padding_pairs has {} entries, expected {dims}",
+                    p.len()
+                ));
             }
             None => self
                 .padding
@@ -209,7 +218,10 @@ impl ConvBnConfig {
             return invalid(format!("eps must be finite and positive, got {}", self.eps));
         }
         if !(self.momentum.is_finite() && (0.0..=1.0).contains(&self.momentum)) {
-            return invalid(format!("momentum must be within [0, 1], got {}", self.momentum));
+            return invalid(format!(
+                "momentum must be within [0, 1], got {}",
+                self.momentum
+            ));
         }
         Ok(BlockOptions {
             geometry: ConvGeometry {
@@ -271,7 +283,11 @@ impl ConvBnConfig {
                 })
             }
         };
-        check("weight", tensors.weight.dims().to_vec(), self.weight_shape())?;
+        check(
+            "weight",
+            tensors.weight.dims().to_vec(),
+            self.weight_shape(),
+        )?;
         for (name, wanted, t) in [
             ("bias", self.bias, &tensors.bias),
             ("gamma", self.affine, &tensors.gamma),
@@ -293,7 +309,11 @@ impl ConvBnConfig {
                 }
             }
         }
-        check("running_mean", tensors.running_mean.dims().to_vec(), vec![c])?;
+        check(
+            "running_mean",
+            tensors.running_mean.dims().to_vec(),
+            vec![c],
+        )?;
         check("running_var", tensors.running_var.dims().to_vec(), vec![c])?;
         if let Some(what) = statistics_problem(&tensors.running_mean, &tensors.running_var) {
             return Err(ConvBnError::InvalidStatistics {

@@ -10,9 +10,9 @@
 //!
 //! so that `conv(X, W') + b' == BN_eval(conv(X, W) + b)` exactly in real arithmetic.
 
+use burn::backend::TensorMetadata;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch};
-use burn::backend::TensorMetadata;
 use burn::tensor::Tensor;
 
 use crate::geometry::per_channel;

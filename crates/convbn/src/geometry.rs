@@ -2,8 +2,8 @@
 //! and the rank-dispatched convolution primitives every mode and the fused op share.
 
 use burn::backend::Backend;
-use burn::backend::tensor::FloatTensor;
 use burn::backend::TensorMetadata;
+use burn::backend::tensor::FloatTensor;
 use burn::tensor::ops::ConvOptions;
 
 /// Stride, padding, dilation and groups of a convolution with `spatial()` spatial dimensions.
@@ -111,7 +111,11 @@ pub(crate) fn sum_per_channel<B: Backend>(t: FloatTensor<B>) -> FloatTensor<B> {
 
 /// Reshape a per-channel vector `[C]` to broadcast along axis 0 of a tensor of rank `rank`
 /// (`[C, 1, 1, ...]`, for weights) or along axis 1 (`[1, C, 1, ...]`, for activations).
-pub(crate) fn per_channel<B: Backend>(v: FloatTensor<B>, rank: usize, axis: usize) -> FloatTensor<B> {
+pub(crate) fn per_channel<B: Backend>(
+    v: FloatTensor<B>,
+    rank: usize,
+    axis: usize,
+) -> FloatTensor<B> {
     let channels = v.shape()[0];
     let mut dims = vec![1; rank];
     dims[axis] = channels;

@@ -32,15 +32,42 @@ macro_rules! rebuild {
             options,
         } = $block;
         ConvBn {
-            weight: { let ($name, $field) = ("weight", weight); $body },
-            bias: { let ($name, $field) = ("bias", bias); $body },
-            gamma: { let ($name, $field) = ("gamma", gamma); $body },
-            beta: { let ($name, $field) = ("beta", beta); $body },
-            running_mean: { let ($name, $field) = ("running_mean", running_mean); $body },
-            running_var: { let ($name, $field) = ("running_var", running_var); $body },
-            training: { let ($name, $field) = ("training", training); $body },
-            tune: { let ($name, $field) = ("tune", tune); $body },
-            deploy: { let ($name, $field) = ("deploy", deploy); $body },
+            weight: {
+                let ($name, $field) = ("weight", weight);
+                $body
+            },
+            bias: {
+                let ($name, $field) = ("bias", bias);
+                $body
+            },
+            gamma: {
+                let ($name, $field) = ("gamma", gamma);
+                $body
+            },
+            beta: {
+                let ($name, $field) = ("beta", beta);
+                $body
+            },
+            running_mean: {
+                let ($name, $field) = ("running_mean", running_mean);
+                $body
+            },
+            running_var: {
+                let ($name, $field) = ("running_var", running_var);
+                $body
+            },
+            training: {
+                let ($name, $field) = ("training", training);
+                $body
+            },
+            tune: {
+                let ($name, $field) = ("tune", tune);
+                $body
+            },
+            deploy: {
+                let ($name, $field) = ("deploy", deploy);
+                $body
+            },
             options,
         }
     }};
@@ -49,21 +76,49 @@ macro_rules! rebuild {
 /// Apply `$body` to a reference to every module field of a block.
 macro_rules! for_each {
     ($block:expr, |$name:ident, $field:ident| $body:expr) => {{
-        { let ($name, $field) = ("weight", &$block.weight); $body; }
-        { let ($name, $field) = ("bias", &$block.bias); $body; }
-        { let ($name, $field) = ("gamma", &$block.gamma); $body; }
-        { let ($name, $field) = ("beta", &$block.beta); $body; }
-        { let ($name, $field) = ("running_mean", &$block.running_mean); $body; }
-        { let ($name, $field) = ("running_var", &$block.running_var); $body; }
-        { let ($name, $field) = ("training", &$block.training); $body; }
-        { let ($name, $field) = ("tune", &$block.tune); $body; }
-        { let ($name, $field) = ("deploy", &$block.deploy); $body; }
+        {
+            let ($name, $field) = ("weight", &$block.weight);
+            $body;
+        }
+        {
+            let ($name, $field) = ("bias", &$block.bias);
+            $body;
+        }
+        {
+            let ($name, $field) = ("gamma", &$block.gamma);
+            $body;
+        }
+        {
+            let ($name, $field) = ("beta", &$block.beta);
+            $body;
+        }
+        {
+            let ($name, $field) = ("running_mean", &$block.running_mean);
+            $body;
+        }
+        {
+            let ($name, $field) = ("running_var", &$block.running_var);
+            $body;
+        }
+        {
+            let ($name, $field) = ("training", &$block.training);
+            $body;
+        }
+        {
+            let ($name, $field) = ("tune", &$block.tune);
+            $body;
+        }
+        {
+            let ($name, $field) = ("deploy", &$block.deploy);
+            $body;
+        }
     }};
 }
 
 impl<const R: usize> Module for ConvBn<R> {
     fn collect_devices(&self, mut devices: Devices) -> Devices {
-        for_each!(self, |_name, field| devices = Module::collect_devices(field, devices));
+        for_each!(self, |_name, field| devices =
+            Module::collect_devices(field, devices));
         devices
     }
 

@@ -84,13 +84,14 @@ pub fn set_mode_under<M: Module, S: AsRef<str>>(
                 requested: mode,
             });
         }
-        if block.info.mode != Mode::Deploy && mode != Mode::Train {
-            if let Some(what) = &block.stats_problem {
-                return Err(ConvBnError::InvalidStatistics {
-                    path: block.info.path.clone(),
-                    what: what.clone(),
-                });
-            }
+        if let (Some(what), true) = (
+            &block.stats_problem,
+            block.info.mode != Mode::Deploy && mode != Mode::Train,
+        ) {
+            return Err(ConvBnError::InvalidStatistics {
+                path: block.info.path.clone(),
+                what: what.clone(),
+            });
         }
     }
     let mut mapper = ModeMapper {
@@ -160,7 +161,10 @@ struct Scanner {
 
 impl Scanner {
     fn current_field(&self) -> Option<&str> {
-        self.path.last().filter(|(_, b)| *b).map(|(n, _)| n.as_str())
+        self.path
+            .last()
+            .filter(|(_, b)| *b)
+            .map(|(n, _)| n.as_str())
     }
 
     fn current_block(&mut self) -> Option<&mut Scanned> {
@@ -264,7 +268,8 @@ struct ModeMapper<'a> {
 
 impl ModuleMapper for ModeMapper<'_> {
     fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path.push((name.to_string(), container_type == CONTAINER));
+        self.path
+            .push((name.to_string(), container_type == CONTAINER));
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {

@@ -22,13 +22,19 @@ fn retained(mode: Mode) -> (usize, usize) {
     measure_step(input(), |x| model.forward(x)).expect("warm-up");
     let a = measure_step(input(), |x| model.forward(x)).expect("step");
     let b = measure_step(input(), |x| model.forward(x)).expect("step");
-    assert_eq!(a.retained_bytes, b.retained_bytes, "{mode}: retained bytes are deterministic");
+    assert_eq!(
+        a.retained_bytes, b.retained_bytes,
+        "{mode}: retained bytes are deterministic"
+    );
     (a.retained_bytes, a.peak_bytes.max(b.peak_bytes))
 }
 
 #[test]
 fn tune_retains_no_more_than_deploy_and_much_less_than_eval() {
-    assert!(memory::is_counting(), "the counting allocator must be installed");
+    assert!(
+        memory::is_counting(),
+        "the counting allocator must be installed"
+    );
     let (eval, eval_peak) = retained(Mode::Eval);
     let (tune, tune_peak) = retained(Mode::Tune);
     let (deploy, deploy_peak) = retained(Mode::Deploy);
@@ -42,7 +48,16 @@ fn tune_retains_no_more_than_deploy_and_much_less_than_eval() {
         tune as f64 / eval as f64
     );
     let feature_map = 8 * 64 * 56 * 56 * 4;
-    assert!(deploy >= 4 * feature_map, "deploy keeps at least each block's input");
-    assert!(tune as f64 <= 1.02 * deploy as f64, "tune {tune} > 1.02 x deploy {deploy}");
-    assert!(tune as f64 <= 0.7 * eval as f64, "tune {tune} > 0.7 x eval {eval}");
+    assert!(
+        deploy >= 4 * feature_map,
+        "deploy keeps at least each block's input"
+    );
+    assert!(
+        tune as f64 <= 1.02 * deploy as f64,
+        "tune {tune} > 1.02 x deploy {deploy}"
+    );
+    assert!(
+        tune as f64 <= 0.7 * eval as f64,
+        "tune {tune} > 0.7 x eval {eval}"
+    );
 }

@@ -38,7 +38,17 @@ fn shapes() -> impl Strategy<Value = Shape> {
         prop_oneof![Just(1e-5), Just(1e-3), Just(0.1)],
     )
         .prop_map(
-            |(dims, batch, groups, cin_per_group, cout_per_group, (kernel, stride, padding, dilation), bias, affine, eps)| {
+            |(
+                dims,
+                batch,
+                groups,
+                cin_per_group,
+                cout_per_group,
+                (kernel, stride, padding, dilation),
+                bias,
+                affine,
+                eps,
+            )| {
                 let reach = dilation * (kernel - 1) + 1;
                 let size = reach + [6, 4, 2][dims - 1];
                 Shape {
@@ -95,7 +105,9 @@ fn tensors<const R: usize>(s: &Shape) -> ConvBnTensors<R> {
     ConvBnTensors {
         weight: Tensor::random(w, n(0.5), &d),
         bias: s.bias.then(|| Tensor::random([c], n(0.5), &d)),
-        gamma: s.affine.then(|| Tensor::random([c], Distribution::Uniform(0.2, 2.0), &d)),
+        gamma: s
+            .affine
+            .then(|| Tensor::random([c], Distribution::Uniform(0.2, 2.0), &d)),
         beta: s.affine.then(|| Tensor::random([c], n(0.5), &d)),
         running_mean: Tensor::random([c], n(0.5), &d),
         running_var: Tensor::random([c], Distribution::Uniform(0.0, 3.0), &d),
@@ -125,7 +137,9 @@ fn forward_backward<const R: usize>(
     let out = block.forward(x.clone()).expect("forward");
     let grads = (out.clone() * r.clone()).sum().backward();
     let g1 = |p: &Option<burn::module::Param<Tensor<1>>>| {
-        p.as_ref().map(|p| values(&p.val().grad(&grads).expect("grad"))).unwrap_or_default()
+        p.as_ref()
+            .map(|p| values(&p.val().grad(&grads).expect("grad")))
+            .unwrap_or_default()
     };
     let g = vec![
         values(&x.grad(&grads).expect("x grad")),
@@ -137,6 +151,9 @@ fn forward_backward<const R: usize>(
     (values(&out), g)
 }
 
+/// Access to one optional per-channel vector of a block's tensors.
+type VectorField<const R: usize> = fn(&mut ConvBnTensors<R>) -> &mut Option<Tensor<1>>;
+
 /// A random direction of the given shape.
 fn direction<const D: usize>(shape: Vec<usize>) -> Tensor<D> {
     Tensor::random(shape, Distribution::Normal(0.0, 1.0), &device())
@@ -146,20 +163,35 @@ fn check<const R: usize>(s: &Shape) -> Result<(), TestCaseError> {
     let d = device();
     let t = tensors::<R>(s);
     let x = Tensor::<R>::random(s.input_shape(), Distribution::Normal(0.0, 1.0), &d);
-    let eval: ConvBn<R> = s.config(Mode::Eval).init_with(tracked(&t)).expect("eval block");
-    let tune: ConvBn<R> = s.config(Mode::Tune).init_with(tracked(&t)).expect("tune block");
+    let eval: ConvBn<R> = s
+        .config(Mode::Eval)
+        .init_with(tracked(&t))
+        .expect("eval block");
+    let tune: ConvBn<R> = s
+        .config(Mode::Tune)
+        .init_with(tracked(&t))
+        .expect("tune block");
     let out_shape = eval.forward(x.clone()).expect("forward").dims();
     let r = Tensor::<R>::random(out_shape, Distribution::Normal(0.0, 1.0), &d);
 
     // Tune == Eval: outputs and every gradient.
     let (eval_out, eval_grads) = forward_backward(&eval, &x, &r);
     let (tune_out, tune_grads) = forward_backward(&tune, &x, &r);
-    prop_assert!(rel_l2(&tune_out, &eval_out) < 1e-5, "out: {}", rel_l2(&tune_out, &eval_out));
+    prop_assert!(
+        rel_l2(&tune_out, &eval_out) < 1e-5,
+        "out: {}",
+        rel_l2(&tune_out, &eval_out)
+    );
     for (i, (tg, eg)) in tune_grads.iter().zip(&eval_grads).enumerate() {
         prop_assert_eq!(tg.len(), eg.len());
         if !eg.is_empty() {
             let e = rel_l2(tg, eg);
-            prop_assert!(e < 1e-4, "gradient {} differs: rel L2 {}", ["x", "weight", "bias", "gamma", "beta"][i], e);
+            prop_assert!(
+                e < 1e-4,
+                "gradient {} differs: rel L2 {}",
+                ["x", "weight", "bias", "gamma", "beta"][i],
+                e
+            );
         }
     }
 
@@ -167,7 +199,11 @@ fn check<const R: usize>(s: &Shape) -> Result<(), TestCaseError> {
     let mut deploy = eval.clone();
     set_mode(&mut deploy, Mode::Deploy).expect("fold");
     let deploy_out = values(&deploy.forward(x.clone()).expect("forward"));
-    prop_assert!(rel_l2(&deploy_out, &eval_out) < 1e-5, "deploy out: {}", rel_l2(&deploy_out, &eval_out));
+    prop_assert!(
+        rel_l2(&deploy_out, &eval_out) < 1e-5,
+        "deploy out: {}",
+        rel_l2(&deploy_out, &eval_out)
+    );
 
     // Finite differences: the loss is linear in each of x, W, b, gamma, beta separately, so a
     // central difference along a random direction is exact up to rounding.
@@ -192,26 +228,39 @@ fn check<const R: usize>(s: &Shape) -> Result<(), TestCaseError> {
         plus.weight = t.weight.clone() + v.clone() * h;
         let mut minus = t.clone();
         minus.weight = t.weight.clone() - v.clone() * h;
-        checks.push(("weight", (loss(&plus, &x) - loss(&minus, &x)) / (2.0 * h as f64), dot(&tune_grads[1], &values(&v))));
+        checks.push((
+            "weight",
+            (loss(&plus, &x) - loss(&minus, &x)) / (2.0 * h as f64),
+            dot(&tune_grads[1], &values(&v)),
+        ));
     }
-    let vectors: [(&str, usize, fn(&mut ConvBnTensors<R>) -> &mut Option<Tensor<1>>); 3] = [
+    let vectors: [(&str, usize, VectorField<R>); 3] = [
         ("bias", 2, |t| &mut t.bias),
         ("gamma", 3, |t| &mut t.gamma),
         ("beta", 4, |t| &mut t.beta),
     ];
     for (name, index, field) in vectors {
         let mut base = t.clone();
-        let Some(p) = field(&mut base).clone() else { continue };
+        let Some(p) = field(&mut base).clone() else {
+            continue;
+        };
         let v: Tensor<1> = direction(p.dims().to_vec());
         let mut plus = t.clone();
         *field(&mut plus) = Some(p.clone() + v.clone() * h);
         let mut minus = t.clone();
         *field(&mut minus) = Some(p - v.clone() * h);
-        checks.push((name, (loss(&plus, &x) - loss(&minus, &x)) / (2.0 * h as f64), dot(&tune_grads[index], &values(&v))));
+        checks.push((
+            name,
+            (loss(&plus, &x) - loss(&minus, &x)) / (2.0 * h as f64),
+            dot(&tune_grads[index], &values(&v)),
+        ));
     }
     for (name, fd, analytic) in checks {
         let err = (fd - analytic).abs();
-        prop_assert!(err <= 2e-3 * (analytic.abs() + scale * 1e-2), "{name}: finite difference {fd} vs gradient {analytic}");
+        prop_assert!(
+            err <= 2e-3 * (analytic.abs() + scale * 1e-2),
+            "{name}: finite difference {fd} vs gradient {analytic}"
+        );
     }
     Ok(())
 }

@@ -124,8 +124,15 @@ fn run<const R: usize>(
     let grads = (out.clone() * grad_out).sum().backward();
     let mut g = HashMap::new();
     g.insert("x", values(&x.grad(&grads).expect("x grad")));
-    g.insert("weight", values(&block.weight.val().grad(&grads).expect("weight grad")));
-    for (name, p) in [("bias", &block.bias), ("gamma", &block.gamma), ("beta", &block.beta)] {
+    g.insert(
+        "weight",
+        values(&block.weight.val().grad(&grads).expect("weight grad")),
+    );
+    for (name, p) in [
+        ("bias", &block.bias),
+        ("gamma", &block.gamma),
+        ("beta", &block.beta),
+    ] {
         if let Some(p) = p {
             g.insert(name, values(&p.val().grad(&grads).expect("param grad")));
         }
@@ -151,7 +158,12 @@ fn check_case<const R: usize>(case: &Case, t: &Tensors) {
         let b = block::<R>(case, t, mode);
         assert_eq!(b.mode(), mode);
         let (out, grads) = run(&b, case, t);
-        assert_close(&label(mode.name(), "out"), &out, &t.values(i, "eval.out"), TOL);
+        assert_close(
+            &label(mode.name(), "out"),
+            &out,
+            &t.values(i, "eval.out"),
+            TOL,
+        );
         for name in std::iter::once("x").chain(param_names.iter().copied()) {
             assert_close(
                 &label(mode.name(), &format!("grad.{name}")),
@@ -160,7 +172,11 @@ fn check_case<const R: usize>(case: &Case, t: &Tensors) {
                 TOL,
             );
         }
-        assert_eq!(grads.len(), 1 + param_names.len(), "exactly the block's params get grads");
+        assert_eq!(
+            grads.len(),
+            1 + param_names.len(),
+            "exactly the block's params get grads"
+        );
     }
 
     // Train: batch statistics, running statistics updated with the unbiased variance.
@@ -194,12 +210,27 @@ fn check_case<const R: usize>(case: &Case, t: &Tensors) {
     set_mode(&mut b, Mode::Deploy).expect("fold");
     assert_eq!(b.mode(), Mode::Deploy);
     assert!(b.gamma.is_none() && b.beta.is_none());
-    assert_close(&label("deploy", "weight"), &values(&b.weight.val()), &t.values(i, "deploy.weight"), TOL);
+    assert_close(
+        &label("deploy", "weight"),
+        &values(&b.weight.val()),
+        &t.values(i, "deploy.weight"),
+        TOL,
+    );
     let folded_bias = b.bias.as_ref().expect("folded bias").val();
-    assert_close(&label("deploy", "bias"), &values(&folded_bias), &t.values(i, "deploy.bias"), TOL);
+    assert_close(
+        &label("deploy", "bias"),
+        &values(&folded_bias),
+        &t.values(i, "deploy.bias"),
+        TOL,
+    );
     let x = t.tensor::<R>(i, "x").require_grad();
     let out = b.forward(x.clone()).expect("forward");
-    assert_close(&label("deploy", "out"), &values(&out), &t.values(i, "eval.out"), TOL);
+    assert_close(
+        &label("deploy", "out"),
+        &values(&out),
+        &t.values(i, "eval.out"),
+        TOL,
+    );
     let grads = (out * t.tensor::<R>(i, "grad_out")).sum().backward();
     let deploy_grads = [
         ("x", x.grad(&grads).map(|g| values(&g))),
@@ -229,5 +260,8 @@ fn every_reference_case_matches_pytorch_in_every_mode() {
         }
         dims_seen[case.dims] += 1;
     }
-    assert!(dims_seen[1] > 0 && dims_seen[2] > 0 && dims_seen[3] > 0, "1d, 2d and 3d covered");
+    assert!(
+        dims_seen[1] > 0 && dims_seen[2] > 0 && dims_seen[3] > 0,
+        "1d, 2d and 3d covered"
+    );
 }

@@ -35,19 +35,31 @@ struct Model {
 fn model() -> Model {
     let d = device();
     let c2 = |cin, cout| -> ConvBn2d {
-        ConvBnConfig::new(cin, cout, [3, 3]).with_padding(1).init(&d).unwrap()
+        ConvBnConfig::new(cin, cout, [3, 3])
+            .with_padding(1)
+            .init(&d)
+            .unwrap()
     };
     Model {
         backbone: Backbone {
             stem: c2(3, 4),
             stages: vec![
-                Stage { blocks: vec![c2(4, 4), c2(4, 4)] },
-                Stage { blocks: vec![c2(4, 4)] },
+                Stage {
+                    blocks: vec![c2(4, 4), c2(4, 4)],
+                },
+                Stage {
+                    blocks: vec![c2(4, 4)],
+                },
             ],
             extra: Some(c2(4, 4)),
         },
         neck: [c2(4, 4), c2(4, 4)],
-        head: Some(ConvBnConfig::new(4, 2, [1]).with_bias(true).init(&d).unwrap()),
+        head: Some(
+            ConvBnConfig::new(4, 2, [1])
+                .with_bias(true)
+                .init(&d)
+                .unwrap(),
+        ),
         absent: None,
         width: 4,
     }
@@ -75,7 +87,10 @@ fn lists_every_block_with_its_path_mode_and_shape() {
             "head",
         ]
     );
-    assert!(infos.iter().all(|b| b.mode == Mode::Train), "fresh blocks train, like PyTorch");
+    assert!(
+        infos.iter().all(|b| b.mode == Mode::Train),
+        "fresh blocks train, like PyTorch"
+    );
     assert_eq!(infos[0].weight_shape, vec![4, 3, 3, 3]);
     assert!(infos[0].affine && !infos[0].conv_bias);
     assert_eq!(infos[7].weight_shape, vec![2, 4, 1]);
@@ -108,7 +123,12 @@ fn selects_blocks_under_named_sub_modules() {
         .collect();
     assert_eq!(
         tuned,
-        ["backbone.stages.0.blocks.0", "backbone.stages.0.blocks.1", "backbone.stages.1.blocks.0", "head"]
+        [
+            "backbone.stages.0.blocks.0",
+            "backbone.stages.0.blocks.1",
+            "backbone.stages.1.blocks.0",
+            "head"
+        ]
     );
     assert_eq!(m.backbone.stem.mode(), Mode::Eval);
     assert_eq!(m.neck[0].mode(), Mode::Eval);
@@ -116,7 +136,10 @@ fn selects_blocks_under_named_sub_modules() {
     // Dotted prefixes match whole path segments only.
     let err = set_mode_under(&mut m, Mode::Tune, &["back"]).unwrap_err();
     assert!(matches!(err, ConvBnError::NoBlocksUnder { .. }), "{err}");
-    assert!(err.to_string().contains("backbone"), "lists where blocks are: {err}");
+    assert!(
+        err.to_string().contains("backbone"),
+        "lists where blocks are: {err}"
+    );
     assert_eq!(modes(&blocks(&m)), got, "a failed switch changes nothing");
 }
 
@@ -173,7 +196,10 @@ fn running_statistics_updated_in_train_mode_are_used_after_switching() {
     block.forward(x.clone()).unwrap();
     set_mode(&mut block, Mode::Eval).unwrap();
     let mean = values(&block.running_mean.value());
-    assert!(mean.iter().any(|m| m.abs() > 1e-3), "running mean moved: {mean:?}");
+    assert!(
+        mean.iter().any(|m| m.abs() > 1e-3),
+        "running mean moved: {mean:?}"
+    );
     let eval = values(&block.forward(x.clone()).unwrap());
     set_mode(&mut block, Mode::Tune).unwrap();
     let tune = values(&block.forward(x).unwrap());

@@ -66,7 +66,9 @@ pub fn run(args: Args) -> Result<()> {
     let input = || Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
     let step = || measure_step(input(), |x| model.forward(x));
     step()?; // warm-up: thread pools, allocator caches, lazy initialisation
-    let costs = (0..args.steps).map(|_| step()).collect::<convbn::Result<Vec<_>>>()?;
+    let costs = (0..args.steps)
+        .map(|_| step())
+        .collect::<convbn::Result<Vec<_>>>()?;
     let step_ms: Vec<f64> = costs.iter().map(|c| c.step_ms).collect();
     let report = Report {
         mode: args.mode.to_string(),

@@ -61,7 +61,8 @@ pub fn run(args: Args) -> Result<()> {
     let y_elems = args.batch * args.out_channels * out * out;
     let y_bytes = y_elems * f32s;
     let w_elems = args.out_channels * (args.in_channels / args.groups) * args.kernel * args.kernel;
-    let conv_flops = 2 * (y_elems * (args.in_channels / args.groups) * args.kernel * args.kernel) as u64;
+    let conv_flops =
+        2 * (y_elems * (args.in_channels / args.groups) * args.kernel * args.kernel) as u64;
     let (y, w) = (y_elems as u64, w_elems as u64);
     let rows = Mode::ALL.map(|mode| match mode {
         Mode::Train => Row {
@@ -102,9 +103,19 @@ pub fn run(args: Args) -> Result<()> {
         Format::Table => {
             println!(
                 "ConvBN {}->{} k{} s{} g{} on {}x{}x{}x{} (output {}x{}x{}x{}), f32:",
-                args.in_channels, args.out_channels, args.kernel, args.stride, args.groups,
-                args.batch, args.in_channels, args.size, args.size,
-                args.batch, args.out_channels, out, out
+                args.in_channels,
+                args.out_channels,
+                args.kernel,
+                args.stride,
+                args.groups,
+                args.batch,
+                args.in_channels,
+                args.size,
+                args.size,
+                args.batch,
+                args.out_channels,
+                out,
+                out
             );
             println!(
                 "{:<7} {:<38} {:>12} {:>10} {:>10}  trains",

@@ -14,8 +14,8 @@
 //! These are exactly Eval mode's gradients (chain rule through the fold).
 
 use burn::backend::Backend;
-use burn::backend::tensor::FloatTensor;
 use burn::backend::TensorMetadata;
+use burn::backend::tensor::FloatTensor;
 use burn_autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind};
@@ -61,12 +61,8 @@ impl<B: Backend> Backward<B, 5> for TuneConvBackward {
         let folded = fold_primitives::<B>(weight.clone(), bn);
 
         if let Some(node) = node_x {
-            let dx = conv_x_backward::<B>(
-                x.clone(),
-                folded.weight.clone(),
-                grad.clone(),
-                &geometry,
-            );
+            let dx =
+                conv_x_backward::<B>(x.clone(), folded.weight.clone(), grad.clone(), &geometry);
             grads.register::<B>(node.id, dx);
         }
 
@@ -80,14 +76,19 @@ impl<B: Backend> Backward<B, 5> for TuneConvBackward {
                 let per_weight = B::float_mul(d_weight_folded.clone(), weight);
                 let per_weight = B::float_reshape(
                     per_weight,
-                    [out_channels, d_weight_folded.shape().num_elements() / out_channels].into(),
+                    [
+                        out_channels,
+                        d_weight_folded.shape().num_elements() / out_channels,
+                    ]
+                    .into(),
                 );
-                let d_scale = B::float_reshape(B::float_sum_dim(per_weight, 1), [out_channels].into());
-                let d_bias_folded = d_bias_folded.clone().expect("computed when gamma is tracked");
-                let d_scale = B::float_add(
-                    d_scale,
-                    B::float_mul(d_bias_folded, folded.centered_bias),
-                );
+                let d_scale =
+                    B::float_reshape(B::float_sum_dim(per_weight, 1), [out_channels].into());
+                let d_bias_folded = d_bias_folded
+                    .clone()
+                    .expect("computed when gamma is tracked");
+                let d_scale =
+                    B::float_add(d_scale, B::float_mul(d_bias_folded, folded.centered_bias));
                 grads.register::<B>(node.id, B::float_mul(d_scale, folded.inv_std));
             }
             if let Some(node) = node_weight {
@@ -98,10 +99,7 @@ impl<B: Backend> Backward<B, 5> for TuneConvBackward {
 
         if let Some(d_bias_folded) = d_bias_folded {
             if let Some(node) = node_bias {
-                grads.register::<B>(
-                    node.id,
-                    B::float_mul(d_bias_folded.clone(), folded.scale),
-                );
+                grads.register::<B>(node.id, B::float_mul(d_bias_folded.clone(), folded.scale));
             }
             if let Some(node) = node_beta {
                 grads.register::<B>(node.id, d_bias_folded);
@@ -122,7 +120,13 @@ impl<B: Backend + TuneConvOps, C: CheckpointStrategy> TuneConvOps for Autodiff<B
         eps: f64,
         geometry: ConvGeometry,
     ) -> FloatTensor<Self> {
-        let guards = [x.node(), weight.node(), bias.node(), gamma.node(), beta.node()];
+        let guards = [
+            x.node(),
+            weight.node(),
+            bias.node(),
+            gamma.node(),
+            beta.node(),
+        ];
         let bn = BnParams::<B> {
             bias: Some(bias.into_primitive()),
             gamma: Some(gamma.into_primitive()),
@@ -147,7 +151,11 @@ impl<B: Backend + TuneConvOps, C: CheckpointStrategy> TuneConvOps for Autodiff<B
                 geometry.clone(),
             )
         };
-        match TuneConvBackward.prepare::<C>(guards).compute_bound().stateful() {
+        match TuneConvBackward
+            .prepare::<C>(guards)
+            .compute_bound()
+            .stateful()
+        {
             OpsKind::Tracked(mut prep) => {
                 let x_state = prep.checkpoint(&x);
                 let weight = weight.into_primitive();
@@ -166,4 +174,3 @@ impl<B: Backend + TuneConvOps, C: CheckpointStrategy> TuneConvOps for Autodiff<B
         }
     }
 }
-

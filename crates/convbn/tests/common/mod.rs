@@ -10,13 +10,23 @@ pub fn device() -> Device {
 
 /// A tensor's values as `f32`s.
 pub fn values<const D: usize>(t: &Tensor<D>) -> Vec<f32> {
-    t.clone().into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+    t.clone()
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .unwrap()
 }
 
 /// Assert `|a - b| <= tol * max(1, |b|)` element-wise (absolute or relative, whichever is
 /// looser), with a message naming the first offending element.
 pub fn assert_close(what: &str, got: &[f32], expected: &[f32], tol: f32) {
-    assert_eq!(got.len(), expected.len(), "{what}: length {} vs {}", got.len(), expected.len());
+    assert_eq!(
+        got.len(),
+        expected.len(),
+        "{what}: length {} vs {}",
+        got.len(),
+        expected.len()
+    );
     for (i, (g, e)) in got.iter().zip(expected).enumerate() {
         let bound = tol * e.abs().max(1.0);
         assert!(
