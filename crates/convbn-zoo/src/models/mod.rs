@@ -1,0 +1,3 @@
+//! The architectures.
+
+pub mod mobilenet_v2;
