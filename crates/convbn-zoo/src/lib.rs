@@ -4,9 +4,18 @@
 pub mod assets;
 pub mod checkpoint;
 mod error;
+pub mod image;
+pub mod imagenet;
 mod layers;
 pub mod load;
 pub mod models;
+pub mod pretrained;
+mod zoo;
 
 pub use error::{LoadReport, ZooError};
+pub use models::efficientnet_lite::EfficientNetLite;
 pub use models::mobilenet_v2::MobileNetV2;
+pub use models::regnet::RegNet;
+pub use models::resnet::{ResNet, ResNetSpec};
+pub use models::vgg::Vgg;
+pub use zoo::{Architecture, Model};

@@ -3,6 +3,7 @@
 
 mod block;
 mod config;
+mod count;
 mod error;
 mod fold;
 mod geometry;
@@ -16,6 +17,7 @@ mod switch;
 mod validate;
 
 pub use block::{ConvBn, ConvBn1d, ConvBn2d, ConvBn3d};
+pub use count::trainable_parameters;
 pub use config::{ConvBnConfig, ConvBnTensors, PerDim};
 pub use error::{ConvBnError, Result};
 pub use fold::fold;

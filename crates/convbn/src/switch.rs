@@ -116,17 +116,24 @@ fn is_under(path: &str, prefix: &str) -> bool {
 }
 
 /// The path of the block whose field is being visited, if the innermost container is a block.
-fn block_path(path: &[(String, bool)]) -> Option<String> {
+/// Enum variant names (pushed as `None`) are not part of paths.
+fn block_path(path: &[(Option<String>, bool)]) -> Option<String> {
     match path.last() {
         Some((_, true)) => Some(
             path[..path.len() - 1]
                 .iter()
-                .map(|(name, _)| name.as_str())
+                .filter_map(|(name, _)| name.as_deref())
                 .collect::<Vec<_>>()
                 .join("."),
         ),
         _ => None,
     }
+}
+
+/// A path segment: `None` for an enum variant, which paths leave out.
+fn segment(name: &str, container_type: &str) -> (Option<String>, bool) {
+    let name = (!container_type.starts_with("Enum:")).then(|| name.to_string());
+    (name, container_type == CONTAINER)
 }
 
 struct Scanned {
@@ -153,7 +160,7 @@ struct Pending {
 }
 
 struct Scanner {
-    path: Vec<(String, bool)>,
+    path: Vec<(Option<String>, bool)>,
     blocks: Vec<Scanned>,
     check_stats: bool,
     pending: Pending,
@@ -164,7 +171,7 @@ impl Scanner {
         self.path
             .last()
             .filter(|(_, b)| *b)
-            .map(|(n, _)| n.as_str())
+            .and_then(|(n, _)| n.as_deref())
     }
 
     fn current_block(&mut self) -> Option<&mut Scanned> {
@@ -176,7 +183,7 @@ impl Scanner {
 impl ModuleVisitor for Scanner {
     fn enter_module(&mut self, name: &str, container_type: &str) {
         let is_block_field = container_type == CONTAINER;
-        self.path.push((name.to_string(), is_block_field));
+        self.path.push(segment(name, container_type));
         if is_block_field && name == "weight" {
             let path = block_path(&self.path).unwrap_or_default();
             self.pending = Pending::default();
@@ -263,13 +270,12 @@ impl ModuleVisitor for Scanner {
 struct ModeMapper<'a> {
     mode: Mode,
     selected: &'a dyn Fn(&str) -> bool,
-    path: Vec<(String, bool)>,
+    path: Vec<(Option<String>, bool)>,
 }
 
 impl ModuleMapper for ModeMapper<'_> {
     fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path
-            .push((name.to_string(), container_type == CONTAINER));
+        self.path.push(segment(name, container_type));
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
@@ -283,7 +289,7 @@ impl ModuleMapper for ModeMapper<'_> {
         if !(self.selected)(&block) {
             return flag;
         }
-        let value = match self.path.last().map(|(n, _)| n.as_str()) {
+        let value = match self.path.last().and_then(|(n, _)| n.as_deref()) {
             Some("training") => self.mode == Mode::Train,
             Some("tune") => self.mode == Mode::Tune,
             Some("deploy") => self.mode == Mode::Deploy,

@@ -1,0 +1,72 @@
+//! `convbn predict`: ImageNet top-k for image files with a pretrained model.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use burn::tensor::Device;
+use convbn::{Mode, set_mode};
+use convbn_zoo::imagenet::{Prediction, class_names, top_k};
+use convbn_zoo::pretrained::{Weights, build};
+use convbn_zoo::{Architecture, image::preprocess};
+use serde::Serialize;
+
+use crate::commands::Format;
+
+/// What to predict.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Architecture (mobilenet_v2, efficientnet_lite0, or any zoo model with --weights FILE).
+    #[arg(long, default_value = "mobilenet_v2")]
+    model: Architecture,
+    /// Mode of the ConvBN blocks.
+    #[arg(long, default_value = "eval")]
+    mode: Mode,
+    /// A checkpoint in the reference PyTorch layout instead of the ImageNet asset.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// Number of classes to show per image.
+    #[arg(long, default_value_t = 5)]
+    top: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Image files (PNG or JPEG).
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct ImageResult {
+    image: String,
+    top5: Vec<Prediction>,
+}
+
+/// Run the prediction.
+pub fn run(args: Args) -> Result<()> {
+    let device = Device::flex();
+    let weights = args.weights.clone().map_or(Weights::ImageNet, Weights::File);
+    let mut model = build(args.model, &weights, true, &device)
+        .with_context(|| format!("loading {}", args.model))?;
+    set_mode(&mut model, args.mode)?;
+    let (mean, std) = args.model.normalization();
+    let names = class_names();
+    let mut results = Vec::new();
+    for image in &args.images {
+        let x = preprocess(image, 256, 224, mean, std, &device)?;
+        let logits = model.forward(x)?;
+        let logits = logits.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        results.push(ImageResult { image: image.display().to_string(), top5: top_k(&logits, args.top, &names) });
+    }
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&results)?),
+        Format::Table => {
+            for r in &results {
+                println!("{} ({} in {} mode):", r.image, args.model, args.mode);
+                for p in &r.top5 {
+                    println!("  {:>5.1}%  {:>4}  {}", 100.0 * p.probability, p.class_index, p.label);
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,68 @@
+//! Images to network inputs: decode (PNG, JPEG), resize the shorter side, center crop,
+//! normalise per channel — torchvision's ImageNet evaluation transform.
+
+use std::path::Path;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use image::imageops::FilterType;
+
+use crate::ZooError;
+
+/// Decode an image file as RGB `f32` values in `[0, 1]`, `[3, H, W]` row-major.
+pub fn load_rgb(path: impl AsRef<Path>) -> Result<(Vec<f32>, usize, usize), ZooError> {
+    let path = path.as_ref();
+    let img = image::open(path).map_err(|e| match e {
+        image::ImageError::IoError(io) => ZooError::io(path, io),
+        other => ZooError::Corrupt {
+            path: path.display().to_string(),
+            why: format!("not a readable PNG or JPEG image ({other})"),
+        },
+    })?;
+    Ok(to_planar(&img.to_rgb8()))
+}
+
+fn to_planar(rgb: &image::RgbImage) -> (Vec<f32>, usize, usize) {
+    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+    let mut out = vec![0.0; 3 * h * w];
+    for (x, y, p) in rgb.enumerate_pixels() {
+        for c in 0..3 {
+            out[c * h * w + y as usize * w + x as usize] = p[c] as f32 / 255.0;
+        }
+    }
+    (out, h, w)
+}
+
+/// Resize so the shorter side is `resize` (bilinear with antialiasing), center-crop
+/// `crop` x `crop`, normalise with `(x - mean) / std`: a `[1, 3, crop, crop]` tensor.
+pub fn preprocess(
+    path: impl AsRef<Path>,
+    resize: u32,
+    crop: u32,
+    mean: [f32; 3],
+    std: [f32; 3],
+    device: &Device,
+) -> Result<Tensor<4>, ZooError> {
+    let path = path.as_ref();
+    let img = image::open(path)
+        .map_err(|e| ZooError::Corrupt {
+            path: path.display().to_string(),
+            why: format!("not a readable PNG or JPEG image ({e})"),
+        })?
+        .to_rgb8();
+    let (w, h) = img.dimensions();
+    if w == 0 || h == 0 {
+        return Err(ZooError::Corrupt { path: path.display().to_string(), why: "empty image".into() });
+    }
+    let scale = resize as f64 / w.min(h) as f64;
+    let (nw, nh) = (((w as f64 * scale).round() as u32).max(crop), ((h as f64 * scale).round() as u32).max(crop));
+    let resized = image::imageops::resize(&img, nw, nh, FilterType::Triangle);
+    let (left, top) = ((nw - crop) / 2, (nh - crop) / 2);
+    let cropped = image::imageops::crop_imm(&resized, left, top, crop, crop).to_image();
+    let (mut values, ch, cw) = to_planar(&cropped);
+    for (c, plane) in values.chunks_mut(ch * cw).enumerate() {
+        for v in plane {
+            *v = (*v - mean[c]) / std[c];
+        }
+    }
+    Ok(Tensor::from_data(TensorData::new(values, [1, 3, ch, cw]), device))
+}
