@@ -31,6 +31,12 @@ enum Command {
 }
 
 fn main() {
+    // Exit quietly when stdout is closed early (`convbn ... | head`), as command-line tools do.
+    // SAFETY: restoring the default SIGPIPE disposition before any thread or I/O starts.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Modes(args) => commands::modes::run(args),

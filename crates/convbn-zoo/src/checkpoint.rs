@@ -51,9 +51,8 @@ impl Checkpoint {
             .into_iter()
             .find(|k| keys.iter().all(|name| name.starts_with(&format!("{k}."))));
         let reader = match nested {
-            Some(key) => {
-                pytorch_reader::PytorchReader::with_top_level_key(path, key).map_err(|e| corrupt(&e))?
-            }
+            Some(key) => pytorch_reader::PytorchReader::with_top_level_key(path, key)
+                .map_err(|e| corrupt(&e))?,
             None => reader,
         };
         let mut checkpoint = Checkpoint::default();

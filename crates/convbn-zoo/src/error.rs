@@ -109,7 +109,10 @@ impl std::fmt::Display for LoadReport {
         list(
             f,
             "missing keys",
-            self.missing.iter().map(|(m, c)| format!("{c} (for {m})")).collect(),
+            self.missing
+                .iter()
+                .map(|(m, c)| format!("{c} (for {m})"))
+                .collect(),
         )?;
         list(f, "unexpected keys", self.unexpected.clone())?;
         list(
@@ -120,7 +123,11 @@ impl std::fmt::Display for LoadReport {
                 .map(|(m, c, ms, cs)| format!("{c}: checkpoint {cs:?}, model {m} {ms:?}"))
                 .collect(),
         )?;
-        list(f, "invalid running statistics", self.invalid_statistics.clone())?;
+        list(
+            f,
+            "invalid running statistics",
+            self.invalid_statistics.clone(),
+        )?;
         write!(
             f,
             "use the matching architecture and number of classes, or load partially \

@@ -10,7 +10,10 @@ use crate::ZooError;
 
 /// Decode an image file as RGB `f32` values in `[0, 1]`, `[3, H, W]` row-major.
 pub fn load_rgb(path: impl AsRef<Path>) -> Result<(Vec<f32>, usize, usize), ZooError> {
-    let path = path.as_ref();
+    Ok(to_planar(&open_rgb(path.as_ref())?))
+}
+
+fn open_rgb(path: &Path) -> Result<image::RgbImage, ZooError> {
     let img = image::open(path).map_err(|e| match e {
         image::ImageError::IoError(io) => ZooError::io(path, io),
         other => ZooError::Corrupt {
@@ -18,7 +21,7 @@ pub fn load_rgb(path: impl AsRef<Path>) -> Result<(Vec<f32>, usize, usize), ZooE
             why: format!("not a readable PNG or JPEG image ({other})"),
         },
     })?;
-    Ok(to_planar(&img.to_rgb8()))
+    Ok(img.to_rgb8())
 }
 
 fn to_planar(rgb: &image::RgbImage) -> (Vec<f32>, usize, usize) {
@@ -43,18 +46,19 @@ pub fn preprocess(
     device: &Device,
 ) -> Result<Tensor<4>, ZooError> {
     let path = path.as_ref();
-    let img = image::open(path)
-        .map_err(|e| ZooError::Corrupt {
-            path: path.display().to_string(),
-            why: format!("not a readable PNG or JPEG image ({e})"),
-        })?
-        .to_rgb8();
+    let img = open_rgb(path)?;
     let (w, h) = img.dimensions();
     if w == 0 || h == 0 {
-        return Err(ZooError::Corrupt { path: path.display().to_string(), why: "empty image".into() });
+        return Err(ZooError::Corrupt {
+            path: path.display().to_string(),
+            why: "empty image".into(),
+        });
     }
     let scale = resize as f64 / w.min(h) as f64;
-    let (nw, nh) = (((w as f64 * scale).round() as u32).max(crop), ((h as f64 * scale).round() as u32).max(crop));
+    let (nw, nh) = (
+        ((w as f64 * scale).round() as u32).max(crop),
+        ((h as f64 * scale).round() as u32).max(crop),
+    );
     let resized = image::imageops::resize(&img, nw, nh, FilterType::Triangle);
     let (left, top) = ((nw - crop) / 2, (nh - crop) / 2);
     let cropped = image::imageops::crop_imm(&resized, left, top, crop, crop).to_image();
@@ -64,5 +68,8 @@ pub fn preprocess(
             *v = (*v - mean[c]) / std[c];
         }
     }
-    Ok(Tensor::from_data(TensorData::new(values, [1, 3, ch, cw]), device))
+    Ok(Tensor::from_data(
+        TensorData::new(values, [1, 3, ch, cw]),
+        device,
+    ))
 }

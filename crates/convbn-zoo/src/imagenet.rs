@@ -30,7 +30,9 @@ pub fn top_k(logits: &[f32], k: usize, names: &[&str]) -> Vec<Prediction> {
         .take(k)
         .map(|i| Prediction {
             class_index: i,
-            label: names.get(i).map_or_else(|| i.to_string(), |n| n.to_string()),
+            label: names
+                .get(i)
+                .map_or_else(|| i.to_string(), |n| n.to_string()),
             probability: (exp[i] / sum) as f32,
         })
         .collect()

@@ -23,7 +23,13 @@ pub(crate) fn conv_bn(
 }
 
 /// The configuration behind [`conv_bn`], for variations (bias, eps, asymmetric padding).
-pub(crate) fn config(cin: usize, cout: usize, kernel: usize, stride: usize, groups: usize) -> ConvBnConfig {
+pub(crate) fn config(
+    cin: usize,
+    cout: usize,
+    kernel: usize,
+    stride: usize,
+    groups: usize,
+) -> ConvBnConfig {
     ConvBnConfig::new(cin, cout, [kernel, kernel])
         .with_stride(stride)
         .with_groups(groups)

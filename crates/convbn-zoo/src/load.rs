@@ -16,12 +16,15 @@ use burn::tensor::{Tensor, TensorData};
 use crate::checkpoint::{Checkpoint, Entry};
 use crate::{LoadReport, ZooError};
 
+/// Maps a ConvBN block's burn path to its `(conv prefix, BN prefix)` in a checkpoint.
+pub type BlockPrefixes = fn(&str) -> (String, String);
+
 /// How burn parameter paths map to checkpoint keys.
 #[derive(Clone, Copy, Debug)]
 pub struct Naming {
     /// `(conv prefix, BN prefix)` of the ConvBN block at a burn path; `None` keeps the
     /// block's own field names (`weight`, `gamma`, `running_mean`, ...).
-    pub block: Option<fn(&str) -> (String, String)>,
+    pub block: Option<BlockPrefixes>,
     /// Checkpoint key prefix of any other module at a burn path (e.g. a Linear head).
     pub module: fn(&str) -> String,
     /// Whether `Linear` weights are stored `[out, in]` (PyTorch) rather than `[in, out]`.
@@ -64,7 +67,11 @@ impl Naming {
         }
         let transpose = self.transpose_linear && container == "Struct:Linear" && field == "weight";
         let prefix = (self.module)(&parent);
-        let key = if prefix.is_empty() { field.to_string() } else { format!("{prefix}.{field}") };
+        let key = if prefix.is_empty() {
+            field.to_string()
+        } else {
+            format!("{prefix}.{field}")
+        };
         (key, transpose)
     }
 }
@@ -94,7 +101,9 @@ pub fn load<M: Module>(
         report: LoadReport::default(),
     };
     let loaded = model.clone().map(&mut mapper);
-    let Loader { used, mut report, .. } = mapper;
+    let Loader {
+        used, mut report, ..
+    } = mapper;
     report.unexpected = checkpoint
         .tensors
         .keys()
@@ -128,13 +137,19 @@ pub fn to_checkpoint<M: Module>(model: &M, naming: &Naming) -> Checkpoint {
 }
 
 /// Save `model` as `.safetensors` with burn paths as keys.
-pub fn save_safetensors<M: Module>(model: &M, path: impl AsRef<std::path::Path>) -> Result<(), ZooError> {
+pub fn save_safetensors<M: Module>(
+    model: &M,
+    path: impl AsRef<std::path::Path>,
+) -> Result<(), ZooError> {
     to_checkpoint(model, &Naming::burn()).save_safetensors(path)
 }
 
 /// Load a `.safetensors` file written by [`save_safetensors`] into a model of the same
 /// architecture and mode (strict).
-pub fn load_safetensors<M: Module>(model: &mut M, path: impl AsRef<std::path::Path>) -> Result<(), ZooError> {
+pub fn load_safetensors<M: Module>(
+    model: &mut M,
+    path: impl AsRef<std::path::Path>,
+) -> Result<(), ZooError> {
     let checkpoint = Checkpoint::from_safetensors(path)?;
     load(model, &checkpoint, &Naming::burn(), LoadOptions::default()).map(|_| ())
 }
@@ -157,14 +172,22 @@ fn statistics_problems<M: Module>(model: &M) -> Vec<Option<String>> {
             match self.path.last().map(String::as_str) {
                 Some("running_mean") => self.mean = Some(param.val().reshape([n])),
                 Some("running_var") => {
-                    let mean = self.mean.take().unwrap_or_else(|| param.val().reshape([n]).zeros_like());
-                    self.out.push(convbn::statistics_problem(&mean, &param.val().reshape([n])));
+                    let mean = self
+                        .mean
+                        .take()
+                        .unwrap_or_else(|| param.val().reshape([n]).zeros_like());
+                    self.out
+                        .push(convbn::statistics_problem(&mean, &param.val().reshape([n])));
                 }
                 _ => {}
             }
         }
     }
-    let mut v = Stats { path: Vec::new(), mean: None, out: Vec::new() };
+    let mut v = Stats {
+        path: Vec::new(),
+        mean: None,
+        out: Vec::new(),
+    };
     model.visit(&mut v);
     v.out
 }
@@ -179,7 +202,11 @@ struct Loader<'a> {
 
 impl Loader<'_> {
     fn burn_key(&self) -> String {
-        self.path.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(".")
+        self.path
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(".")
     }
 }
 
@@ -192,12 +219,16 @@ fn transposed(entry: &Entry) -> Entry {
             values[c * rows + r] = entry.values[r * cols + c];
         }
     }
-    Entry { shape: vec![cols, rows], values }
+    Entry {
+        shape: vec![cols, rows],
+        values,
+    }
 }
 
 impl ModuleMapper for Loader<'_> {
     fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path.push((name.to_string(), container_type.to_string()));
+        self.path
+            .push((name.to_string(), container_type.to_string()));
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
@@ -214,9 +245,15 @@ impl ModuleMapper for Loader<'_> {
         self.used.insert(key.clone());
         let current = param.val();
         let model_shape = current.dims().to_vec();
-        let entry = if transpose && entry.shape.len() == 2 { transposed(entry) } else { entry.clone() };
+        let entry = if transpose && entry.shape.len() == 2 {
+            transposed(entry)
+        } else {
+            entry.clone()
+        };
         if entry.shape != model_shape {
-            self.report.mismatched.push((burn_key, key, model_shape, entry.shape));
+            self.report
+                .mismatched
+                .push((burn_key, key, model_shape, entry.shape));
             return param;
         }
         let device = current.device();
@@ -240,7 +277,8 @@ struct Collector<'a> {
 
 impl ModuleVisitor for Collector<'_> {
     fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path.push((name.to_string(), container_type.to_string()));
+        self.path
+            .push((name.to_string(), container_type.to_string()));
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
@@ -252,7 +290,11 @@ impl ModuleVisitor for Collector<'_> {
         let value = param.val();
         let entry = Entry {
             shape: value.dims().to_vec(),
-            values: value.into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default(),
+            values: value
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .unwrap_or_default(),
         };
         let entry = if transpose { transposed(&entry) } else { entry };
         self.checkpoint.tensors.insert(key, entry);

@@ -22,7 +22,12 @@ pub enum Weights {
 ///
 /// `fetch` allows downloading a missing ImageNet asset; without it a missing asset is an
 /// error that says how to fetch it.
-pub fn build(arch: Architecture, weights: &Weights, fetch: bool, device: &Device) -> Result<Model, ZooError> {
+pub fn build(
+    arch: Architecture,
+    weights: &Weights,
+    fetch: bool,
+    device: &Device,
+) -> Result<Model, ZooError> {
     let mut model = Model::new(arch, 1000, device);
     let path = match weights {
         Weights::Random => return Ok(model),
@@ -35,7 +40,11 @@ pub fn build(arch: Architecture, weights: &Weights, fetch: bool, device: &Device
                 ))
             })?;
             let asset = asset(name)?;
-            if fetch { asset.fetch()? } else { asset.locate()? }
+            if fetch {
+                asset.fetch()?
+            } else {
+                asset.locate()?
+            }
         }
     };
     let checkpoint = Checkpoint::open(&path)?;

@@ -5,13 +5,13 @@ use std::str::FromStr;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
+use crate::ZooError;
 use crate::load::Naming;
 use crate::models::efficientnet_lite::EfficientNetLite;
 use crate::models::mobilenet_v2::MobileNetV2;
 use crate::models::regnet::RegNet;
 use crate::models::resnet::{ResNet, ResNetSpec};
 use crate::models::vgg::Vgg;
-use crate::ZooError;
 
 /// Every architecture of the zoo.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -103,10 +103,13 @@ impl FromStr for Architecture {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let wanted = s.trim().to_ascii_lowercase().replace('-', "_");
-        Self::ALL.into_iter().find(|a| a.name() == wanted).ok_or_else(|| {
-            let names: Vec<&str> = Self::ALL.iter().map(|a| a.name()).collect();
-            ZooError::Unknown(format!("unknown model '{s}'; known: {}", names.join(", ")))
-        })
+        Self::ALL
+            .into_iter()
+            .find(|a| a.name() == wanted)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|a| a.name()).collect();
+                ZooError::Unknown(format!("unknown model '{s}'; known: {}", names.join(", ")))
+            })
     }
 }
 
@@ -141,7 +144,9 @@ impl Model {
             A::Vgg11Bn => Model::Vgg(Vgg::vgg11_bn(num_classes, device)),
             A::Vgg16Bn => Model::Vgg(Vgg::vgg16_bn(num_classes, device)),
             A::RegNetX400mf => Model::RegNet(RegNet::x_400mf(num_classes, device)),
-            A::EfficientNetLite0 => Model::EfficientNetLite(EfficientNetLite::lite0(num_classes, device)),
+            A::EfficientNetLite0 => {
+                Model::EfficientNetLite(EfficientNetLite::lite0(num_classes, device))
+            }
         }
     }
 
@@ -163,7 +168,9 @@ impl Model {
             Model::MobileNetV2(m) => Model::MobileNetV2(m.with_num_classes(num_classes, device)),
             Model::Vgg(m) => Model::Vgg(m.with_num_classes(num_classes, device)),
             Model::RegNet(m) => Model::RegNet(m.with_num_classes(num_classes, device)),
-            Model::EfficientNetLite(m) => Model::EfficientNetLite(m.with_num_classes(num_classes, device)),
+            Model::EfficientNetLite(m) => {
+                Model::EfficientNetLite(m.with_num_classes(num_classes, device))
+            }
         }
     }
 

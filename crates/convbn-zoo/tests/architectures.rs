@@ -41,7 +41,8 @@ fn parameter_counts_equal_torchvision() {
 
 fn forward_backward(model: &Model, size: usize) {
     let d = device();
-    let x = Tensor::<4>::random([1, 3, size, size], Distribution::Normal(0.0, 1.0), &d).require_grad();
+    let x =
+        Tensor::<4>::random([1, 3, size, size], Distribution::Normal(0.0, 1.0), &d).require_grad();
     let logits = model.forward(x.clone()).expect("forward");
     assert_eq!(logits.dims(), [1, 10]);
     let grads = logits.sum().backward();

@@ -14,7 +14,8 @@ pub fn trainable_parameters<M: Module>(model: &M) -> usize {
     }
     impl ModuleVisitor for Counter {
         fn enter_module(&mut self, name: &str, container_type: &str) {
-            self.path.push((name.to_string(), container_type == CONTAINER));
+            self.path
+                .push((name.to_string(), container_type == CONTAINER));
         }
         fn exit_module(&mut self, _name: &str, _container_type: &str) {
             self.path.pop();

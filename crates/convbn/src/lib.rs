@@ -17,8 +17,8 @@ mod switch;
 mod validate;
 
 pub use block::{ConvBn, ConvBn1d, ConvBn2d, ConvBn3d};
-pub use count::trainable_parameters;
 pub use config::{ConvBnConfig, ConvBnTensors, PerDim};
+pub use count::trainable_parameters;
 pub use error::{ConvBnError, Result};
 pub use fold::fold;
 pub use geometry::ConvGeometry;

@@ -13,9 +13,16 @@ pub struct Args {
 /// Fetch (or list) assets.
 pub fn run(args: Args) -> Result<()> {
     if args.names.is_empty() {
-        println!("cache: {}  (set CONVBN_CACHE to move it)", cache_dir().display());
+        println!(
+            "cache: {}  (set CONVBN_CACHE to move it)",
+            cache_dir().display()
+        );
         for a in ASSETS {
-            let state = if a.locate().is_ok() { "cached" } else { "missing" };
+            let state = if a.locate().is_ok() {
+                "cached"
+            } else {
+                "missing"
+            };
             println!("{:<28} {:<8} {}", a.name, state, a.description);
         }
         for (group, members) in GROUPS {

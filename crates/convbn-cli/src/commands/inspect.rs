@@ -3,8 +3,8 @@
 use anyhow::Result;
 use burn::tensor::Device;
 use convbn::{Mode, blocks, set_mode, trainable_parameters};
-use convbn_zoo::pretrained::{Weights, build};
 use convbn_zoo::Architecture;
+use convbn_zoo::pretrained::{Weights, build};
 use serde::Serialize;
 
 use crate::commands::Format;

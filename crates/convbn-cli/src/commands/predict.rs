@@ -43,8 +43,17 @@ struct ImageResult {
 
 /// Run the prediction.
 pub fn run(args: Args) -> Result<()> {
+    if let Some(missing) = args.images.iter().find(|p| !p.is_file()) {
+        anyhow::bail!(
+            "image {} does not exist or is not a file",
+            missing.display()
+        );
+    }
     let device = Device::flex();
-    let weights = args.weights.clone().map_or(Weights::ImageNet, Weights::File);
+    let weights = args
+        .weights
+        .clone()
+        .map_or(Weights::ImageNet, Weights::File);
     let mut model = build(args.model, &weights, true, &device)
         .with_context(|| format!("loading {}", args.model))?;
     set_mode(&mut model, args.mode)?;
@@ -54,8 +63,15 @@ pub fn run(args: Args) -> Result<()> {
     for image in &args.images {
         let x = preprocess(image, 256, 224, mean, std, &device)?;
         let logits = model.forward(x)?;
-        let logits = logits.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        results.push(ImageResult { image: image.display().to_string(), top5: top_k(&logits, args.top, &names) });
+        let logits = logits
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        results.push(ImageResult {
+            image: image.display().to_string(),
+            top5: top_k(&logits, args.top, &names),
+        });
     }
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&results)?),
@@ -63,7 +79,12 @@ pub fn run(args: Args) -> Result<()> {
             for r in &results {
                 println!("{} ({} in {} mode):", r.image, args.model, args.mode);
                 for p in &r.top5 {
-                    println!("  {:>5.1}%  {:>4}  {}", 100.0 * p.probability, p.class_index, p.label);
+                    println!(
+                        "  {:>5.1}%  {:>4}  {}",
+                        100.0 * p.probability,
+                        p.class_index,
+                        p.label
+                    );
                 }
             }
         }

@@ -55,8 +55,19 @@ const STAGES: [(usize, usize, usize, usize, usize, usize); 7] = [
 const EPS: f64 = 1e-3;
 const MOMENTUM: f64 = 0.01;
 
-fn same_conv(cin: usize, cout: usize, k: usize, stride: usize, groups: usize, device: &Device) -> ConvBn2d {
-    let (before, after) = if stride == 1 { ((k - 1) / 2, (k - 1) / 2) } else { ((k - 2) / 2, k / 2) };
+fn same_conv(
+    cin: usize,
+    cout: usize,
+    k: usize,
+    stride: usize,
+    groups: usize,
+    device: &Device,
+) -> ConvBn2d {
+    let (before, after) = if stride == 1 {
+        ((k - 1) / 2, (k - 1) / 2)
+    } else {
+        ((k - 2) / 2, k / 2)
+    };
     config(cin, cout, k, stride, groups)
         .with_padding_pairs(vec![(before, after); 2])
         .with_eps(EPS)
@@ -113,7 +124,11 @@ impl EfficientNetLite {
 
     /// The parameter names of `efficientnet-lite-pytorch`.
     pub fn reference_naming() -> Naming {
-        Naming { block: Some(block_prefixes), module: module_prefix, transpose_linear: true }
+        Naming {
+            block: Some(block_prefixes),
+            module: module_prefix,
+            transpose_linear: true,
+        }
     }
 }
 

@@ -74,7 +74,13 @@ impl MobileNetV2 {
         let mut cin = 32;
         for (t, c, n, s) in SETTINGS {
             for i in 0..n {
-                blocks.push(InvertedResidual::new(cin, c, if i == 0 { s } else { 1 }, t, device));
+                blocks.push(InvertedResidual::new(
+                    cin,
+                    c,
+                    if i == 0 { s } else { 1 },
+                    t,
+                    device,
+                ));
                 cin = c;
             }
         }
@@ -125,7 +131,10 @@ fn block_prefixes(path: &str) -> (String, String) {
             match *field {
                 "expand" => pair(format!("features.{f}.conv.0")),
                 "depthwise" => pair(format!("features.{f}.conv.{e}")),
-                _ => (format!("features.{f}.conv.{}", e + 1), format!("features.{f}.conv.{}", e + 2)),
+                _ => (
+                    format!("features.{f}.conv.{}", e + 1),
+                    format!("features.{f}.conv.{}", e + 2),
+                ),
             }
         }
         _ => (path.to_string(), path.to_string()),

@@ -59,7 +59,8 @@ impl RegNet {
                 .map(|i| {
                     let stride = if i == 0 { 2 } else { 1 };
                     let block = ResBottleneck {
-                        proj: (cin != w || stride != 1).then(|| conv_bn(cin, w, 1, stride, 0, 1, device)),
+                        proj: (cin != w || stride != 1)
+                            .then(|| conv_bn(cin, w, 1, stride, 0, 1, device)),
                         a: conv_bn(cin, w, 1, 1, 0, 1, device),
                         b: conv_bn(w, w, 3, stride, 1, w / GROUP_WIDTH, device),
                         c: conv_bn(w, w, 1, 1, 0, 1, device),
@@ -96,7 +97,11 @@ impl RegNet {
 
     /// torchvision's parameter names.
     pub fn torchvision_naming() -> Naming {
-        Naming { block: Some(block_prefixes), module: |p| p.to_string(), transpose_linear: true }
+        Naming {
+            block: Some(block_prefixes),
+            module: |p| p.to_string(),
+            transpose_linear: true,
+        }
     }
 }
 

@@ -63,8 +63,18 @@ impl ResNetSpec {
     /// Wide-ResNet-50-2.
     pub const WIDE_RESNET50_2: Self = Self::new([3, 4, 6, 3], true, 1, 128);
 
-    const fn new(layers: [usize; 4], bottleneck: bool, groups: usize, width_per_group: usize) -> Self {
-        Self { layers, bottleneck, groups, width_per_group }
+    const fn new(
+        layers: [usize; 4],
+        bottleneck: bool,
+        groups: usize,
+        width_per_group: usize,
+    ) -> Self {
+        Self {
+            layers,
+            bottleneck,
+            groups,
+            width_per_group,
+        }
     }
 
     fn expansion(&self) -> usize {
@@ -144,7 +154,11 @@ impl ResNet {
 
     /// torchvision's parameter names.
     pub fn torchvision_naming() -> Naming {
-        Naming { block: Some(block_prefixes), module: module_prefix, transpose_linear: true }
+        Naming {
+            block: Some(block_prefixes),
+            module: module_prefix,
+            transpose_linear: true,
+        }
     }
 }
 
@@ -155,8 +169,14 @@ fn block_prefixes(path: &str) -> (String, String) {
         return ("conv1".into(), "bn1".into());
     }
     match path.rsplit_once('.') {
-        Some((block, "downsample")) => (format!("{block}.downsample.0"), format!("{block}.downsample.1")),
-        Some((block, conv)) => (path.clone(), format!("{block}.bn{}", conv.trim_start_matches("conv"))),
+        Some((block, "downsample")) => (
+            format!("{block}.downsample.0"),
+            format!("{block}.downsample.1"),
+        ),
+        Some((block, conv)) => (
+            path.clone(),
+            format!("{block}.bn{}", conv.trim_start_matches("conv")),
+        ),
         None => (path.clone(), path),
     }
 }
@@ -166,7 +186,11 @@ fn module_prefix(path: &str) -> String {
         Some(rest) => {
             let (stage, tail) = rest.split_once('.').unwrap_or((rest, ""));
             let stage = stage.parse::<usize>().unwrap_or(0) + 1;
-            if tail.is_empty() { format!("layer{stage}") } else { format!("layer{stage}.{tail}") }
+            if tail.is_empty() {
+                format!("layer{stage}")
+            } else {
+                format!("layer{stage}.{tail}")
+            }
         }
         None => path.to_string(),
     }

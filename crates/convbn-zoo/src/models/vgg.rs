@@ -10,7 +10,9 @@ use crate::load::Naming;
 
 /// Channels of each 3x3 convolution; `0` is a 2x2 max pool.
 const VGG11: &[usize] = &[64, 0, 128, 0, 256, 256, 0, 512, 512, 0, 512, 512, 0];
-const VGG16: &[usize] = &[64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0];
+const VGG16: &[usize] = &[
+    64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0,
+];
 
 /// VGG-BN (VGG-16-BN: 138,365,992 parameters with 1000 classes).
 #[derive(Module, Debug)]
@@ -97,13 +99,20 @@ impl Vgg {
             8 => vgg_index::<0>,
             _ => vgg_index::<1>,
         };
-        Naming { block: Some(table), module: module_prefix, transpose_linear: true }
+        Naming {
+            block: Some(table),
+            module: module_prefix,
+            transpose_linear: true,
+        }
     }
 }
 
 fn vgg_index<const LAYOUT: usize>(path: &str) -> (String, String) {
     let layout = if LAYOUT == 0 { VGG11 } else { VGG16 };
-    let j: usize = path.strip_prefix("convs.").and_then(|j| j.parse().ok()).unwrap_or(0);
+    let j: usize = path
+        .strip_prefix("convs.")
+        .and_then(|j| j.parse().ok())
+        .unwrap_or(0);
     let mut index = 0;
     let mut conv = 0;
     for &c in layout {
@@ -117,7 +126,10 @@ fn vgg_index<const LAYOUT: usize>(path: &str) -> (String, String) {
             index += 3;
         }
     }
-    (format!("features.{index}"), format!("features.{}", index + 1))
+    (
+        format!("features.{index}"),
+        format!("features.{}", index + 1),
+    )
 }
 
 fn module_prefix(path: &str) -> String {

@@ -28,7 +28,11 @@ pub fn asset(name: &str) -> Option<PathBuf> {
 
 /// A tensor's values as `f32`s.
 pub fn values<const D: usize>(t: &Tensor<D>) -> Vec<f32> {
-    t.clone().into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+    t.clone()
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .unwrap()
 }
 
 /// Index of the largest value.
