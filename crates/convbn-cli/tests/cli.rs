@@ -269,3 +269,37 @@ fn fetch_rejects_unknown_assets() {
         stderr(&o)
     );
 }
+
+#[test]
+fn fetch_without_registry_access_says_what_to_do_and_caches_nothing() {
+    let cache = std::env::temp_dir().join(format!("convbn-empty-cache-{}", std::process::id()));
+    let o = Command::new(env!("CARGO_BIN_EXE_convbn"))
+        .args(["fetch", "coffee"])
+        .env("CONVBN_CACHE", &cache)
+        .env("PATH", "/nonexistent") // no pip, no apt-get: as if no registry were reachable
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("fetching 'coffee' failed") && err.contains("PyPI is reachable"),
+        "{err}"
+    );
+    assert!(!cache.join("coffee.png").exists(), "nothing cached");
+
+    // Commands that need a missing asset fetch it on demand and report the same problem.
+    let photo = std::env::temp_dir().join(format!("convbn-photo-{}.png", std::process::id()));
+    std::fs::write(&photo, b"x").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_convbn"))
+        .args(["predict", photo.to_str().unwrap()])
+        .env("CONVBN_CACHE", &cache)
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("fetching 'mobilenet_v2' failed"),
+        "{}",
+        stderr(&o)
+    );
+}
