@@ -58,15 +58,11 @@ impl Checkpoint {
         let mut checkpoint = Checkpoint::default();
         for (name, tensor) in reader.into_tensors() {
             let bytes = tensor.read().map_err(|e| corrupt(&e))?;
+            // pytorch-reader hands back native-endian bytes.
+            let native_le = cfg!(target_endian = "little");
             let values = match tensor.dtype() {
-                pytorch_reader::DType::F32 => bytes
-                    .chunks_exact(4)
-                    .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect(),
-                pytorch_reader::DType::F64 => bytes
-                    .chunks_exact(8)
-                    .map(|b| f64::from_ne_bytes(b.try_into().expect("8 bytes")) as f32)
-                    .collect(),
+                pytorch_reader::DType::F32 => decode(&bytes, Float::F32, native_le),
+                pytorch_reader::DType::F64 => decode(&bytes, Float::F64, native_le),
                 _ => {
                     checkpoint.ignored.push(name);
                     continue;
@@ -93,15 +89,9 @@ impl Checkpoint {
         let mut checkpoint = Checkpoint::default();
         for (name, view) in st.tensors() {
             let data = view.data();
-            let values: Vec<f32> = match view.dtype() {
-                safetensors::Dtype::F32 => data
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect(),
-                safetensors::Dtype::F64 => data
-                    .chunks_exact(8)
-                    .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32)
-                    .collect(),
+            let values = match view.dtype() {
+                safetensors::Dtype::F32 => decode(data, Float::F32, true),
+                safetensors::Dtype::F64 => decode(data, Float::F64, true),
                 _ => {
                     checkpoint.ignored.push(name);
                     continue;
@@ -146,6 +136,41 @@ impl Checkpoint {
             why: e.to_string(),
         })?;
         crate::assets::write_atomically(path, &data)
+    }
+}
+
+/// Element type of stored floats.
+#[derive(Clone, Copy)]
+enum Float {
+    F32,
+    F64,
+}
+
+/// Raw float bytes (little- or big-endian) as `f32` values.
+fn decode(data: &[u8], float: Float, little_endian: bool) -> Vec<f32> {
+    match float {
+        Float::F32 => data
+            .chunks_exact(4)
+            .map(|b| {
+                let b = [b[0], b[1], b[2], b[3]];
+                if little_endian {
+                    f32::from_le_bytes(b)
+                } else {
+                    f32::from_be_bytes(b)
+                }
+            })
+            .collect(),
+        Float::F64 => data
+            .chunks_exact(8)
+            .map(|b| {
+                let b: [u8; 8] = b.try_into().expect("chunks of 8 bytes");
+                (if little_endian {
+                    f64::from_le_bytes(b)
+                } else {
+                    f64::from_be_bytes(b)
+                }) as f32
+            })
+            .collect(),
     }
 }
 

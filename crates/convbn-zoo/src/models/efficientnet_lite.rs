@@ -14,27 +14,17 @@ use convbn::{ConvBn2d, Result};
 
 use crate::layers::{config, global_avg_pool, linear, relu6};
 use crate::load::Naming;
-
-/// A mobile inverted bottleneck without squeeze-excitation.
-#[derive(Module, Debug)]
-pub struct MbConv {
-    /// 1x1 expansion, ReLU6 (`_expand_conv`/`_bn0`; absent at expansion 1).
-    pub expand: Option<ConvBn2d>,
-    /// kxk depthwise, ReLU6 (`_depthwise_conv`/`_bn1`).
-    pub depthwise: ConvBn2d,
-    /// 1x1 projection (`_project_conv`/`_bn2`).
-    pub project: ConvBn2d,
-    /// Identity skip (stride 1 and same channels).
-    pub residual: bool,
-}
+use crate::models::inverted_residual::InvertedResidual;
 
 /// EfficientNet-Lite0.
 #[derive(Module, Debug)]
 pub struct EfficientNetLite {
     /// 3x3 stride-2 stem, 3 -> 32, ReLU6.
     pub stem: ConvBn2d,
-    /// The 16 MBConv blocks.
-    pub blocks: Vec<MbConv>,
+    /// The 16 MBConv blocks (inverted residuals without squeeze-excitation; `expand` is
+    /// `_expand_conv`/`_bn0`, `depthwise` `_depthwise_conv`/`_bn1`, `project`
+    /// `_project_conv`/`_bn2`).
+    pub blocks: Vec<InvertedResidual>,
     /// 1x1 320 -> 1280, ReLU6.
     pub head: ConvBn2d,
     /// Linear classifier (`_fc`).
@@ -84,7 +74,7 @@ impl EfficientNetLite {
             for i in 0..n {
                 let (cin, stride) = if i == 0 { (cin, s) } else { (cout, 1) };
                 let hidden = cin * e;
-                blocks.push(MbConv {
+                blocks.push(InvertedResidual {
                     expand: (e != 1).then(|| same_conv(cin, hidden, 1, 1, 1, device)),
                     depthwise: same_conv(hidden, hidden, k, stride, hidden, device),
                     project: same_conv(hidden, cout, 1, 1, 1, device),
@@ -103,14 +93,8 @@ impl EfficientNetLite {
     /// Logits `[N, classes]` for images `[N, 3, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Result<Tensor<2>> {
         let mut x = relu6(self.stem.forward(x)?);
-        for b in &self.blocks {
-            let mut y = x.clone();
-            if let Some(expand) = &b.expand {
-                y = relu6(expand.forward(y)?);
-            }
-            y = relu6(b.depthwise.forward(y)?);
-            y = b.project.forward(y)?;
-            x = if b.residual { x + y } else { y };
+        for block in &self.blocks {
+            x = block.forward(x)?;
         }
         let x = relu6(self.head.forward(x)?);
         Ok(self.fc.forward(global_avg_pool(x)))

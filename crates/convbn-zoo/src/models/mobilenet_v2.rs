@@ -7,39 +7,21 @@ use convbn::{ConvBn2d, Result};
 
 use crate::layers::{conv_bn, global_avg_pool, linear, relu6};
 use crate::load::Naming;
+use crate::models::inverted_residual::InvertedResidual;
 
-/// An inverted residual block: optional 1x1 expansion, 3x3 depthwise, 1x1 linear projection.
-#[derive(Module, Debug)]
-pub struct InvertedResidual {
-    /// 1x1 expansion with ReLU6 (absent when the expansion ratio is 1).
-    pub expand: Option<ConvBn2d>,
-    /// 3x3 depthwise convolution with ReLU6.
-    pub depthwise: ConvBn2d,
-    /// 1x1 projection, no activation.
-    pub project: ConvBn2d,
-    /// Whether the input is added to the output.
-    pub residual: bool,
-}
-
-impl InvertedResidual {
-    fn new(cin: usize, cout: usize, stride: usize, expand: usize, device: &Device) -> Self {
-        let hidden = cin * expand;
-        Self {
-            expand: (expand != 1).then(|| conv_bn(cin, hidden, 1, 1, 0, 1, device)),
-            depthwise: conv_bn(hidden, hidden, 3, stride, 1, hidden, device),
-            project: conv_bn(hidden, cout, 1, 1, 0, 1, device),
-            residual: stride == 1 && cin == cout,
-        }
-    }
-
-    fn forward(&self, x: Tensor<4>) -> Result<Tensor<4>> {
-        let mut y = x.clone();
-        if let Some(expand) = &self.expand {
-            y = relu6(expand.forward(y)?);
-        }
-        let y = relu6(self.depthwise.forward(y)?);
-        let y = self.project.forward(y)?;
-        Ok(if self.residual { x + y } else { y })
+fn inverted_residual(
+    cin: usize,
+    cout: usize,
+    stride: usize,
+    expand: usize,
+    device: &Device,
+) -> InvertedResidual {
+    let hidden = cin * expand;
+    InvertedResidual {
+        expand: (expand != 1).then(|| conv_bn(cin, hidden, 1, 1, 0, 1, device)),
+        depthwise: conv_bn(hidden, hidden, 3, stride, 1, hidden, device),
+        project: conv_bn(hidden, cout, 1, 1, 0, 1, device),
+        residual: stride == 1 && cin == cout,
     }
 }
 
@@ -74,7 +56,7 @@ impl MobileNetV2 {
         let mut cin = 32;
         for (t, c, n, s) in SETTINGS {
             for i in 0..n {
-                blocks.push(InvertedResidual::new(
+                blocks.push(inverted_residual(
                     cin,
                     c,
                     if i == 0 { s } else { 1 },

@@ -1,0 +1,34 @@
+//! The inverted residual block shared by MobileNetV2 and EfficientNet-Lite (MBConv without
+//! squeeze-excitation): optional 1x1 expansion, depthwise convolution, 1x1 linear projection.
+
+use burn::module::Module;
+use burn::tensor::Tensor;
+use convbn::{ConvBn2d, Result};
+
+use crate::layers::relu6;
+
+/// `x + project(relu6(depthwise(relu6(expand(x)))))` (no skip when the shape changes).
+#[derive(Module, Debug)]
+pub struct InvertedResidual {
+    /// 1x1 expansion with ReLU6 (absent when the expansion ratio is 1).
+    pub expand: Option<ConvBn2d>,
+    /// kxk depthwise convolution with ReLU6.
+    pub depthwise: ConvBn2d,
+    /// 1x1 projection, no activation.
+    pub project: ConvBn2d,
+    /// Whether the input is added to the output (stride 1, same channels).
+    pub residual: bool,
+}
+
+impl InvertedResidual {
+    /// Apply the block.
+    pub fn forward(&self, x: Tensor<4>) -> Result<Tensor<4>> {
+        let mut y = x.clone();
+        if let Some(expand) = &self.expand {
+            y = relu6(expand.forward(y)?);
+        }
+        let y = relu6(self.depthwise.forward(y)?);
+        let y = self.project.forward(y)?;
+        Ok(if self.residual { x + y } else { y })
+    }
+}
