@@ -1,6 +1,8 @@
 //! Pretrained ConvBN models: architectures built from [`convbn::ConvBn`] blocks with
 //! torchvision's parameter layout, PyTorch checkpoint import, and registry-fetched assets.
 
+#![warn(missing_docs)]
+
 pub mod assets;
 pub mod checkpoint;
 mod error;
