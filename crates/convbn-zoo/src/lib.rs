@@ -5,6 +5,7 @@
 
 pub mod assets;
 pub mod checkpoint;
+pub mod data;
 mod error;
 pub mod image;
 pub mod imagenet;

@@ -1,0 +1,3 @@
+//! Datasets for fine-tuning.
+
+pub mod idx;
