@@ -44,20 +44,31 @@ pub fn parse_idx(bytes: &[u8]) -> Result<IdxArray, String> {
         return Err("not an IDX file (bad magic number)".into());
     }
     if bytes[2] != 0x08 {
-        return Err(format!("IDX element type 0x{:02x} is not unsigned bytes (0x08)", bytes[2]));
+        return Err(format!(
+            "IDX element type 0x{:02x} is not unsigned bytes (0x08)",
+            bytes[2]
+        ));
     }
     let rank = bytes[3] as usize;
     if rank == 0 || bytes.len() < 4 + 4 * rank {
         return Err(format!("IDX header of rank {rank} is truncated"));
     }
     let dims: Vec<usize> = (0..rank)
-        .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")) as usize)
+        .map(|i| {
+            u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")) as usize
+        })
         .collect();
     let expected = dims.iter().try_fold(1usize, |acc, d| acc.checked_mul(*d));
     let body = &bytes[4 + 4 * rank..];
     match expected {
-        Some(n) if n == body.len() => Ok(IdxArray { dims, data: body.to_vec() }),
-        Some(n) => Err(format!("header says {dims:?} = {n} values but the file holds {}", body.len())),
+        Some(n) if n == body.len() => Ok(IdxArray {
+            dims,
+            data: body.to_vec(),
+        }),
+        Some(n) => Err(format!(
+            "header says {dims:?} = {n} values but the file holds {}",
+            body.len()
+        )),
         None => Err(format!("header dimensions {dims:?} overflow")),
     }
 }
@@ -86,7 +97,10 @@ mod tests {
     fn rejects_corrupted_headers() {
         let cases: [(Vec<u8>, &str); 5] = [
             (vec![1, 2, 3], "bad magic"),
-            (vec![0, 0, 0x0d, 1, 0, 0, 0, 1, 0, 0, 0, 0], "not unsigned bytes"),
+            (
+                vec![0, 0, 0x0d, 1, 0, 0, 0, 1, 0, 0, 0, 0],
+                "not unsigned bytes",
+            ),
             (vec![0, 0, 8, 3, 0, 0, 0, 1], "truncated"),
             (idx(&[2, 3], &[1, 2, 3]), "holds 3"),
             (idx(&[u32::MAX, u32::MAX, u32::MAX], &[]), "overflow"),
