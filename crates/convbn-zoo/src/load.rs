@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 
-use burn::module::{Flag, Module, ModuleMapper, ModuleVisitor, Param};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::{Tensor, TensorData};
 
 use crate::checkpoint::{Checkpoint, Entry};
@@ -262,10 +262,6 @@ impl ModuleMapper for Loader<'_> {
             .set_require_grad(require_grad);
         let (id, _old, mapper) = param.consume();
         Param::from_mapped_value(id, value, mapper)
-    }
-
-    fn map_flag(&mut self, flag: Param<Flag>) -> Param<Flag> {
-        flag
     }
 }
 
