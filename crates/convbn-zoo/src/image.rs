@@ -8,11 +8,7 @@ use image::imageops::FilterType;
 
 use crate::ZooError;
 
-/// Decode an image file as RGB `f32` values in `[0, 1]`, `[3, H, W]` row-major.
-pub fn load_rgb(path: impl AsRef<Path>) -> Result<(Vec<f32>, usize, usize), ZooError> {
-    Ok(to_planar(&open_rgb(path.as_ref())?))
-}
-
+/// Decode a PNG or JPEG file as 8-bit RGB.
 fn open_rgb(path: &Path) -> Result<image::RgbImage, ZooError> {
     let img = image::open(path).map_err(|e| match e {
         image::ImageError::IoError(io) => ZooError::io(path, io),
@@ -24,6 +20,7 @@ fn open_rgb(path: &Path) -> Result<image::RgbImage, ZooError> {
     Ok(img.to_rgb8())
 }
 
+/// RGB pixels as `f32` values in `[0, 1]`, `[3, H, W]` row-major.
 fn to_planar(rgb: &image::RgbImage) -> (Vec<f32>, usize, usize) {
     let (w, h) = (rgb.width() as usize, rgb.height() as usize);
     let mut out = vec![0.0; 3 * h * w];

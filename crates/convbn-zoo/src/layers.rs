@@ -52,30 +52,26 @@ pub(crate) fn global_avg_pool(x: Tensor<4>) -> Tensor<2> {
     x.reshape([n, c, h * w]).mean_dim(2).reshape([n, c])
 }
 
-/// 3x3 max pooling with stride 2 and padding 1 (ResNet's stem).
-pub(crate) fn max_pool_3x3_s2(x: Tensor<4>) -> Tensor<4> {
+/// Square max pooling with the given kernel, stride and symmetric padding.
+fn max_pool(x: Tensor<4>, kernel: usize, stride: usize, padding: usize) -> Tensor<4> {
     burn::tensor::module::max_pool2d(
         x,
         MaxPoolOptions {
-            kernel_size: [3, 3],
-            stride: [2, 2],
-            padding: [(1, 1), (1, 1)],
+            kernel_size: [kernel; 2],
+            stride: [stride; 2],
+            padding: [(padding, padding); 2],
             dilation: [1, 1],
             ceil_mode: false,
         },
     )
 }
 
+/// 3x3 max pooling with stride 2 and padding 1 (ResNet's stem).
+pub(crate) fn max_pool_3x3_s2(x: Tensor<4>) -> Tensor<4> {
+    max_pool(x, 3, 2, 1)
+}
+
 /// 2x2 max pooling with stride 2 (VGG).
 pub(crate) fn max_pool_2x2(x: Tensor<4>) -> Tensor<4> {
-    burn::tensor::module::max_pool2d(
-        x,
-        MaxPoolOptions {
-            kernel_size: [2, 2],
-            stride: [2, 2],
-            padding: [(0, 0), (0, 0)],
-            dilation: [1, 1],
-            ceil_mode: false,
-        },
-    )
+    max_pool(x, 2, 2, 0)
 }

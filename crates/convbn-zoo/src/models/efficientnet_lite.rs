@@ -12,9 +12,9 @@ use burn::nn::Linear;
 use burn::tensor::{Device, Tensor};
 use convbn::{ConvBn2d, Result};
 
-use crate::layers::{config, global_avg_pool, linear, relu6};
+use crate::layers::{config, linear};
 use crate::load::Naming;
-use crate::models::inverted_residual::InvertedResidual;
+use crate::models::inverted_residual::{InvertedResidual, mobile_forward};
 
 /// EfficientNet-Lite0.
 #[derive(Module, Debug)]
@@ -92,12 +92,7 @@ impl EfficientNetLite {
 
     /// Logits `[N, classes]` for images `[N, 3, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Result<Tensor<2>> {
-        let mut x = relu6(self.stem.forward(x)?);
-        for block in &self.blocks {
-            x = block.forward(x)?;
-        }
-        let x = relu6(self.head.forward(x)?);
-        Ok(self.fc.forward(global_avg_pool(x)))
+        mobile_forward(&self.stem, &self.blocks, &self.head, &self.fc, x)
     }
 
     /// Replace the classifier with a fresh one for `num_classes` classes.

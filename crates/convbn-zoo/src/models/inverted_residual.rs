@@ -5,7 +5,9 @@ use burn::module::Module;
 use burn::tensor::Tensor;
 use convbn::{ConvBn2d, Result};
 
-use crate::layers::relu6;
+use burn::nn::Linear;
+
+use crate::layers::{global_avg_pool, relu6};
 
 /// `x + project(relu6(depthwise(relu6(expand(x)))))` (no skip when the shape changes).
 #[derive(Module, Debug)]
@@ -31,4 +33,21 @@ impl InvertedResidual {
         let y = self.project.forward(y)?;
         Ok(if self.residual { x + y } else { y })
     }
+}
+
+/// The forward pass shared by MobileNetV2 and EfficientNet-Lite: ReLU6 stem, inverted
+/// residual blocks, ReLU6 1x1 head, global average pool, linear classifier.
+pub(crate) fn mobile_forward(
+    stem: &ConvBn2d,
+    blocks: &[InvertedResidual],
+    head: &ConvBn2d,
+    classifier: &Linear,
+    x: Tensor<4>,
+) -> Result<Tensor<2>> {
+    let mut x = relu6(stem.forward(x)?);
+    for block in blocks {
+        x = block.forward(x)?;
+    }
+    let x = relu6(head.forward(x)?);
+    Ok(classifier.forward(global_avg_pool(x)))
 }

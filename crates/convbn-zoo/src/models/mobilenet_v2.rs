@@ -5,9 +5,9 @@ use burn::nn::Linear;
 use burn::tensor::{Device, Tensor};
 use convbn::{ConvBn2d, Result};
 
-use crate::layers::{conv_bn, global_avg_pool, linear, relu6};
+use crate::layers::{conv_bn, linear};
 use crate::load::Naming;
-use crate::models::inverted_residual::InvertedResidual;
+use crate::models::inverted_residual::{InvertedResidual, mobile_forward};
 
 fn inverted_residual(
     cin: usize,
@@ -76,12 +76,7 @@ impl MobileNetV2 {
 
     /// Logits `[N, classes]` for images `[N, 3, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Result<Tensor<2>> {
-        let mut x = relu6(self.stem.forward(x)?);
-        for block in &self.blocks {
-            x = block.forward(x)?;
-        }
-        let x = relu6(self.last.forward(x)?);
-        Ok(self.classifier.forward(global_avg_pool(x)))
+        mobile_forward(&self.stem, &self.blocks, &self.last, &self.classifier, x)
     }
 
     /// Replace the classifier with a fresh one for `num_classes` classes.
