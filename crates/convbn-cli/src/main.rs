@@ -2,6 +2,8 @@
 
 mod commands;
 mod device;
+mod plot;
+mod progress;
 
 use clap::{Parser, Subcommand};
 
@@ -28,6 +30,12 @@ enum Command {
     Predict(commands::predict::Args),
     /// List a model's ConvBN blocks, their shapes and modes, and its parameter count.
     Inspect(commands::inspect::Args),
+    /// Fine-tune a pretrained model on a dataset in one ConvBN mode.
+    Finetune(commands::finetune::Args),
+    /// Fine-tune in several modes in lock-step (same seed and batches) and compare them.
+    CompareModes(commands::compare_modes::Args),
+    /// Distribution of the BN scaling coefficients, and why Deploy mode is unstable.
+    Stability(commands::stability::Args),
 }
 
 fn main() {
@@ -44,6 +52,9 @@ fn main() {
         Command::Fetch(args) => commands::fetch::run(args),
         Command::Predict(args) => commands::predict::run(args),
         Command::Inspect(args) => commands::inspect::run(args),
+        Command::Finetune(args) => commands::finetune::run(args),
+        Command::CompareModes(args) => commands::compare_modes::run(args),
+        Command::Stability(args) => commands::stability::run(args),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

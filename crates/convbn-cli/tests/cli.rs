@@ -1,28 +1,26 @@
 //! The `convbn` binary end to end.
 
-use std::process::{Command, Output};
+mod common;
 
-fn convbn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_convbn"))
-        .args(args)
-        .output()
-        .expect("run convbn")
-}
+use std::process::Command;
 
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{cached, convbn, stderr, stdout};
 
 #[test]
 fn help_lists_the_commands() {
     let o = convbn(&["--help"]);
     assert!(o.status.success());
     let text = stdout(&o);
-    for cmd in ["modes", "bench-block", "fetch", "predict", "inspect"] {
+    for cmd in [
+        "modes",
+        "bench-block",
+        "fetch",
+        "predict",
+        "inspect",
+        "finetune",
+        "compare-modes",
+        "stability",
+    ] {
         assert!(text.contains(cmd), "{cmd} missing from help:\n{text}");
     }
 }
@@ -137,24 +135,6 @@ fn bench_block_rejects_bad_arguments() {
     let o = convbn(&["bench-block", "--steps", "0"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("positive"), "{}", stderr(&o));
-}
-
-/// A cached asset's path, or `None` (test skipped) unless `CONVBN_REQUIRE_ASSETS=1`.
-fn cached(name: &str) -> Option<String> {
-    let o = convbn(&["fetch"]);
-    let listed = stdout(&o);
-    let cached = listed
-        .lines()
-        .any(|l| l.split_whitespace().take(2).eq([name, "cached"]));
-    if !cached {
-        if std::env::var_os("CONVBN_REQUIRE_ASSETS").is_some_and(|v| v == "1") {
-            panic!("asset {name} missing; run `convbn fetch {name}`");
-        }
-        eprintln!("SKIPPED: asset {name} is not cached; run `convbn fetch {name}`");
-        return None;
-    }
-    let o = convbn(&["fetch", name]);
-    stdout(&o).split_whitespace().nth(1).map(str::to_string)
 }
 
 #[test]

@@ -82,10 +82,15 @@ impl Checkpoint {
     pub fn from_safetensors(path: impl AsRef<Path>) -> Result<Self, ZooError> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|e| ZooError::io(path, e))?;
-        let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| ZooError::Corrupt {
+        Self::from_safetensors_bytes(&bytes).map_err(|why| ZooError::Corrupt {
             path: path.display().to_string(),
-            why: e.to_string(),
-        })?;
+            why,
+        })
+    }
+
+    /// Parse `.safetensors` bytes (f32 and f64 tensors; others are listed in `ignored`).
+    pub fn from_safetensors_bytes(bytes: &[u8]) -> Result<Self, String> {
+        let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| e.to_string())?;
         let mut checkpoint = Checkpoint::default();
         for (name, view) in st.tensors() {
             let data = view.data();
@@ -112,6 +117,23 @@ impl Checkpoint {
     /// Write the tensors as a `.safetensors` file (f32, little-endian).
     pub fn save_safetensors(&self, path: impl AsRef<Path>) -> Result<(), ZooError> {
         let path = path.as_ref();
+        let data = self
+            .to_safetensors_bytes(&[], None)
+            .map_err(|why| ZooError::Corrupt {
+                path: path.display().to_string(),
+                why,
+            })?;
+        crate::assets::write_atomically(path, &data)
+    }
+
+    /// The tensors as `.safetensors` bytes (f32, little-endian), plus `extra` raw byte tensors
+    /// (dtype u8) and string `metadata`, for files that carry more than weights.
+    pub fn to_safetensors_bytes(
+        &self,
+        extra: &[(&str, &[u8])],
+        metadata: Option<std::collections::HashMap<String, String>>,
+    ) -> Result<Vec<u8>, String> {
+        use safetensors::{Dtype, tensor::TensorView};
         let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = self
             .tensors
             .iter()
@@ -120,22 +142,20 @@ impl Checkpoint {
                 (name.clone(), raw, e.shape.clone())
             })
             .collect();
-        let views = bytes
+        let mut views = bytes
             .iter()
             .map(|(name, raw, shape)| {
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), raw)
-                    .map(|v| (name.clone(), v))
+                TensorView::new(Dtype::F32, shape.clone(), raw).map(|v| (name.clone(), v))
             })
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ZooError::Corrupt {
-                path: path.display().to_string(),
-                why: e.to_string(),
-            })?;
-        let data = safetensors::serialize(views, None).map_err(|e| ZooError::Corrupt {
-            path: path.display().to_string(),
-            why: e.to_string(),
-        })?;
-        crate::assets::write_atomically(path, &data)
+            .map_err(|e| e.to_string())?;
+        for (name, raw) in extra {
+            views.push((
+                name.to_string(),
+                TensorView::new(Dtype::U8, vec![raw.len()], raw).map_err(|e| e.to_string())?,
+            ));
+        }
+        safetensors::serialize(views, metadata).map_err(|e| e.to_string())
     }
 }
 

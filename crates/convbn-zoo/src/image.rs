@@ -9,7 +9,7 @@ use image::imageops::FilterType;
 use crate::ZooError;
 
 /// Decode a PNG or JPEG file as 8-bit RGB.
-fn open_rgb(path: &Path) -> Result<image::RgbImage, ZooError> {
+pub fn open_rgb(path: &Path) -> Result<image::RgbImage, ZooError> {
     let img = image::open(path).map_err(|e| match e {
         image::ImageError::IoError(io) => ZooError::io(path, io),
         other => ZooError::Corrupt {
@@ -32,6 +32,27 @@ fn to_planar(rgb: &image::RgbImage) -> (Vec<f32>, usize, usize) {
     (out, h, w)
 }
 
+/// Resize so the shorter side is `resize` (bilinear with antialiasing) and center-crop
+/// `crop` x `crop`; `None` for an empty image.
+pub fn resize_center_crop(
+    img: &image::RgbImage,
+    resize: u32,
+    crop: u32,
+) -> Option<image::RgbImage> {
+    let (w, h) = img.dimensions();
+    if w == 0 || h == 0 {
+        return None;
+    }
+    let scale = resize as f64 / w.min(h) as f64;
+    let (nw, nh) = (
+        ((w as f64 * scale).round() as u32).max(crop),
+        ((h as f64 * scale).round() as u32).max(crop),
+    );
+    let resized = image::imageops::resize(img, nw, nh, FilterType::Triangle);
+    let (left, top) = ((nw - crop) / 2, (nh - crop) / 2);
+    Some(image::imageops::crop_imm(&resized, left, top, crop, crop).to_image())
+}
+
 /// Resize so the shorter side is `resize` (bilinear with antialiasing), center-crop
 /// `crop` x `crop`, normalise with `(x - mean) / std`: a `[1, 3, crop, crop]` tensor.
 pub fn preprocess(
@@ -44,21 +65,10 @@ pub fn preprocess(
 ) -> Result<Tensor<4>, ZooError> {
     let path = path.as_ref();
     let img = open_rgb(path)?;
-    let (w, h) = img.dimensions();
-    if w == 0 || h == 0 {
-        return Err(ZooError::Corrupt {
-            path: path.display().to_string(),
-            why: "empty image".into(),
-        });
-    }
-    let scale = resize as f64 / w.min(h) as f64;
-    let (nw, nh) = (
-        ((w as f64 * scale).round() as u32).max(crop),
-        ((h as f64 * scale).round() as u32).max(crop),
-    );
-    let resized = image::imageops::resize(&img, nw, nh, FilterType::Triangle);
-    let (left, top) = ((nw - crop) / 2, (nh - crop) / 2);
-    let cropped = image::imageops::crop_imm(&resized, left, top, crop, crop).to_image();
+    let cropped = resize_center_crop(&img, resize, crop).ok_or_else(|| ZooError::Corrupt {
+        path: path.display().to_string(),
+        why: "empty image".into(),
+    })?;
     let (mut values, ch, cw) = to_planar(&cropped);
     for (c, plane) in values.chunks_mut(ch * cw).enumerate() {
         for v in plane {

@@ -15,6 +15,12 @@ use crate::block::ConvBn;
 /// The container type under which the fields of every [`ConvBn`] are visited.
 pub const CONTAINER: &str = "Struct:ConvBn";
 
+/// After its fields, every [`ConvBn`] shows visitors (not mappers) an empty pseudo-module of
+/// this container type whose name is BN's `eps` (`"0.00001"`): the one constant that
+/// model-wide tools such as [`scales`](crate::scales) need and cannot read from a parameter.
+/// It holds nothing, so path-tracking visitors just push and pop it.
+pub const EPS_CONTAINER: &str = "ConvBn:eps";
+
 /// Apply `$body` to every module field of a block by value and rebuild it; `$name` is bound to
 /// the field's name.
 macro_rules! rebuild {
@@ -155,6 +161,11 @@ impl<const R: usize> Module for ConvBn<R> {
             Module::visit(field, visitor);
             visitor.exit_module(name, CONTAINER);
         });
+        // BN's epsilon is a constant, not a parameter: announce it to visitors (see
+        // `EPS_CONTAINER`) so model-wide tools can compute `gamma / sqrt(var + eps)`.
+        let eps = self.options.eps.to_string();
+        visitor.enter_module(&eps, EPS_CONTAINER);
+        visitor.exit_module(&eps, EPS_CONTAINER);
     }
 
     fn map<M: ModuleMapper>(self, mapper: &mut M) -> Self {

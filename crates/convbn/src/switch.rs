@@ -8,7 +8,7 @@
 use burn::module::{Flag, Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::Tensor;
 
-use crate::module_impl::CONTAINER;
+use crate::module_impl::{CONTAINER, EPS_CONTAINER};
 use crate::validate::statistics_problem;
 use crate::{ConvBnError, Mode, Result};
 
@@ -27,6 +27,8 @@ pub struct BlockInfo {
     pub affine: bool,
     /// Number of trainable scalars in the block.
     pub num_params: usize,
+    /// BN's epsilon.
+    pub eps: f64,
 }
 
 /// Switch every ConvBN block in `model` to `mode`, in place.
@@ -117,7 +119,7 @@ fn is_under(path: &str, prefix: &str) -> bool {
 
 /// The path of the block whose field is being visited, if the innermost container is a block.
 /// Enum variant names (pushed as `None`) are not part of paths.
-fn block_path(path: &[(Option<String>, bool)]) -> Option<String> {
+pub(crate) fn block_path(path: &[(Option<String>, bool)]) -> Option<String> {
     match path.last() {
         Some((_, true)) => Some(
             path[..path.len() - 1]
@@ -131,7 +133,7 @@ fn block_path(path: &[(Option<String>, bool)]) -> Option<String> {
 }
 
 /// A path segment: `None` for an enum variant, which paths leave out.
-fn segment(name: &str, container_type: &str) -> (Option<String>, bool) {
+pub(crate) fn segment(name: &str, container_type: &str) -> (Option<String>, bool) {
     let name = (!container_type.starts_with("Enum:")).then(|| name.to_string());
     (name, container_type == CONTAINER)
 }
@@ -182,6 +184,12 @@ impl Scanner {
 
 impl ModuleVisitor for Scanner {
     fn enter_module(&mut self, name: &str, container_type: &str) {
+        if container_type == EPS_CONTAINER {
+            let eps = name.parse().unwrap_or(f64::NAN);
+            if let Some(block) = self.blocks.last_mut() {
+                block.info.eps = eps;
+            }
+        }
         let is_block_field = container_type == CONTAINER;
         self.path.push(segment(name, container_type));
         if is_block_field && name == "weight" {
@@ -195,6 +203,7 @@ impl ModuleVisitor for Scanner {
                     conv_bias: false,
                     affine: false,
                     num_params: 0,
+                    eps: 0.0,
                 },
                 stats_problem: None,
             });

@@ -1,10 +1,15 @@
 //! One module per sub-command.
 
 pub mod bench_block;
+pub mod compare_modes;
 pub mod fetch;
+pub mod finetune;
 pub mod inspect;
 pub mod modes;
 pub mod predict;
+pub mod report;
+pub mod stability;
+pub mod train_args;
 
 /// Output format shared by the commands.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

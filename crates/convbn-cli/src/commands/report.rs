@@ -1,0 +1,180 @@
+//! Running fine-tuning jobs and reporting them: progress, chart, summary table and JSON.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use convbn::Mode;
+use convbn_train::Finetune;
+use convbn_train::log::RunLog;
+use serde::Serialize;
+
+use crate::commands::Format;
+use crate::commands::train_args::TrainArgs;
+use crate::device::training_device;
+use crate::plot;
+use crate::progress::TrainProgress;
+
+/// One mode's line of the summary.
+#[derive(Serialize, Debug)]
+pub struct ModeSummary {
+    /// Mode.
+    pub mode: String,
+    /// Test accuracy after the last epoch.
+    pub final_test_accuracy: f64,
+    /// Median milliseconds per iteration.
+    pub median_step_ms: f64,
+    /// Training images per second.
+    pub images_per_second: f64,
+    /// Largest per-iteration heap peak above the resident model and optimizer state.
+    pub max_step_peak_bytes: usize,
+    /// Largest process heap peak.
+    pub max_peak_bytes: usize,
+    /// Iteration at which the loss became NaN/inf.
+    pub diverged_at: Option<usize>,
+    /// Median iteration time relative to Eval's in the same run.
+    pub time_vs_eval: Option<f64>,
+    /// Per-iteration peak memory relative to Eval's in the same run.
+    pub memory_vs_eval: Option<f64>,
+}
+
+/// Summaries of finished logs, with ratios to the Eval run when there is one.
+pub fn summarize(logs: &[RunLog]) -> Vec<ModeSummary> {
+    let sums: Vec<_> = logs.iter().map(|l| (l, l.summarize())).collect();
+    let eval = sums.iter().find(|(l, _)| l.mode == "eval").map(|(_, s)| s);
+    sums.iter()
+        .map(|(l, s)| ModeSummary {
+            mode: l.mode.clone(),
+            final_test_accuracy: s.final_test_accuracy,
+            median_step_ms: s.median_step_ms,
+            images_per_second: s.images_per_second,
+            max_step_peak_bytes: s.max_step_peak_bytes,
+            max_peak_bytes: s.max_peak_bytes,
+            diverged_at: s.diverged_at,
+            time_vs_eval: eval.map(|e| s.median_step_ms / e.median_step_ms),
+            memory_vs_eval: eval
+                .map(|e| s.max_step_peak_bytes as f64 / e.max_step_peak_bytes as f64),
+        })
+        .collect()
+}
+
+/// The summary as a Markdown table.
+pub fn table(rows: &[ModeSummary]) -> String {
+    let mut out = String::from(
+        "| mode | test accuracy | ms / iteration | vs Eval | peak MB / iteration | vs Eval | diverged |\n\
+         |---|---:|---:|---:|---:|---:|---|\n",
+    );
+    let ratio = |r: Option<f64>| r.map_or("-".into(), |r| format!("{r:.3}x"));
+    for r in rows {
+        out += &format!(
+            "| {} | {:.2}% | {:.1} | {} | {:.1} | {} | {} |\n",
+            r.mode,
+            100.0 * r.final_test_accuracy,
+            r.median_step_ms,
+            ratio(r.time_vs_eval),
+            r.max_step_peak_bytes as f64 / 1e6,
+            ratio(r.memory_vs_eval),
+            r.diverged_at
+                .map_or("no".into(), |s| format!("at iteration {s}")),
+        );
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct SummaryFile<'a> {
+    config: &'a convbn_train::FinetuneConfig,
+    train_images: usize,
+    test_images: usize,
+    modes: &'a [ModeSummary],
+}
+
+/// Run (or resume) `modes` in lock-step with `args`, then write `curves.png`, `summary.json`
+/// and `summary.md` into the run directory and print the summary.
+pub fn train_and_report(args: &TrainArgs, modes: &[Mode], format: Format) -> Result<()> {
+    let config = args.config()?;
+    let options = args.options();
+    let device = training_device();
+    let mut job = if args.resume {
+        Finetune::resume(config.clone(), modes, options, &device)?
+    } else {
+        Finetune::new(config.clone(), modes, options, &device)?
+    };
+    let (n_train, n_test) = (job.data().train.len(), job.data().test.len());
+    eprintln!(
+        "{} on {n_train} training / {n_test} test images at {}x{}, {} iterations of {} in {} \
+         mode{}{}",
+        config.model,
+        config.size,
+        config.size,
+        job.total_steps(),
+        config.batch_size,
+        modes
+            .iter()
+            .map(|m| m.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        if modes.len() > 1 { "s (lock-step)" } else { "" },
+        if args.resume {
+            format!(", resuming at iteration {}", job.position().step)
+        } else {
+            String::new()
+        }
+    );
+    let mut progress = TrainProgress::new(config.batch_size);
+    let result = job.run(&mut progress);
+    progress.finish();
+    let logs = result?;
+    let out = &args.out;
+    let title = format!(
+        "{} on {} ({n_train} train / {n_test} test, {}x{}, batch {}, seed {})",
+        config.model,
+        match &config.data {
+            convbn_train::DataSource::FashionMnist => "Fashion-MNIST".to_string(),
+            convbn_train::DataSource::Folder { train, .. } => train.display().to_string(),
+        },
+        config.size,
+        config.size,
+        config.batch_size,
+        config.seed
+    );
+    plot::curves::draw(&logs, &title, &out.join("curves.png"))?;
+    if logs.iter().any(|l| l.summary.is_none()) {
+        let step = job.position().step;
+        eprintln!(
+            "stopped after {step} iterations; checkpoints in {}; continue with the same \
+             options and --resume",
+            out.display()
+        );
+        return Ok(());
+    }
+    let rows = summarize(&logs);
+    let file = SummaryFile {
+        config: &config,
+        train_images: n_train,
+        test_images: n_test,
+        modes: &rows,
+    };
+    write(
+        &out.join("summary.json"),
+        &serde_json::to_vec_pretty(&file)?,
+    )?;
+    let md = table(&rows);
+    write(&out.join("summary.md"), md.as_bytes())?;
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&file)?),
+        Format::Table => {
+            println!("{md}");
+            println!(
+                "logs: {}/<mode>/log.json, chart: {}",
+                out.display(),
+                out.join("curves.png").display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    convbn_zoo::assets::write_atomically(path, bytes)
+        .with_context(|| format!("writing {}", path.display()))
+}

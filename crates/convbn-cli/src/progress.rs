@@ -1,0 +1,105 @@
+//! A progress bar for training runs (on stderr; hidden when stderr is not a terminal).
+
+use convbn::Mode;
+use convbn_train::log::{EpochRecord, IterationRecord};
+use convbn_train::observer::Observer;
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Shows iterations done, per-mode loss and accuracy, images/s and memory.
+pub struct TrainProgress {
+    bar: ProgressBar,
+    batch: usize,
+    last: Vec<(Mode, f64, f64, f64, usize)>,
+}
+
+impl TrainProgress {
+    /// A bar for a run with `batch` images per iteration.
+    pub fn new(batch: usize) -> Self {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len} it (eta {eta}) {msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        Self {
+            bar,
+            batch,
+            last: Vec::new(),
+        }
+    }
+
+    /// Remove the bar.
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+
+    fn message(&self) -> String {
+        self.last
+            .iter()
+            .map(|(mode, loss, acc, ms, peak)| {
+                format!(
+                    "{mode}: loss {loss:.3} acc {:.0}% {:.1} img/s {:.0} MB",
+                    acc * 100.0,
+                    self.batch as f64 * 1e3 / ms,
+                    *peak as f64 / 1e6
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+}
+
+impl Observer for TrainProgress {
+    fn start(&mut self, total: usize, done: usize) {
+        self.bar.set_length(total as u64);
+        self.bar.set_position(done as u64);
+    }
+
+    fn step(&mut self, mode: Mode, r: &IterationRecord, _steps_per_epoch: usize) {
+        let entry = (mode, r.loss, r.accuracy, r.ms, r.step_peak_bytes);
+        match self.last.iter_mut().find(|e| e.0 == mode) {
+            Some(e) => *e = entry,
+            None => self.last.push(entry),
+        }
+        if self.last.first().is_some_and(|e| e.0 == mode) {
+            self.bar.set_position(r.step as u64 + 1);
+        }
+        self.bar.set_message(self.message());
+        // Without a terminal (logs, CI) the bar is hidden: print a line now and then instead.
+        if self.bar.is_hidden()
+            && self.last.last().is_some_and(|e| e.0 == mode)
+            && r.step.is_multiple_of(50)
+        {
+            eprintln!(
+                "iteration {}/{}: {}",
+                r.step + 1,
+                self.bar.length().unwrap_or(0),
+                self.message()
+            );
+        }
+    }
+
+    fn evaluating(&mut self, mode: Mode, done: usize, total: usize) {
+        self.bar
+            .set_message(format!("testing {mode}: {done}/{total} images"));
+    }
+
+    fn epoch(&mut self, mode: Mode, r: &EpochRecord) {
+        let line = format!(
+            "epoch {} {mode}: train loss {:.4} acc {:.2}%, test loss {:.4} acc {:.2}% ({} images)",
+            r.epoch + 1,
+            r.train_loss,
+            r.train_accuracy * 100.0,
+            r.test_loss,
+            r.test_accuracy * 100.0,
+            r.test_images
+        );
+        if self.bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            self.bar.println(line);
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Parameter identities by path. burn's optimizers key their state (momentum, Adam moments) by
+//! [`ParamId`], which a freshly built model draws at random; a resumed run gives every
+//! parameter back the id it had when the checkpoint was written, so the saved optimizer state
+//! lands on the right tensors.
+
+use std::collections::BTreeMap;
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::tensor::Tensor;
+
+/// Every float parameter's id, by its dotted module path.
+pub fn collect<M: Module>(model: &M) -> BTreeMap<String, u64> {
+    let mut v = Collect {
+        path: Vec::new(),
+        ids: BTreeMap::new(),
+    };
+    model.visit(&mut v);
+    v.ids
+}
+
+/// Give every float parameter whose path is in `ids` that id. Returns the paths of `ids` that
+/// matched no parameter (empty when the model has the checkpoint's structure).
+pub fn restore<M: Module>(model: M, ids: &BTreeMap<String, u64>) -> (M, Vec<String>) {
+    let mut m = Restore {
+        path: Vec::new(),
+        ids,
+        used: Vec::new(),
+    };
+    let model = model.map(&mut m);
+    let unused = ids
+        .keys()
+        .filter(|k| !m.used.contains(k))
+        .cloned()
+        .collect();
+    (model, unused)
+}
+
+struct Collect {
+    path: Vec<String>,
+    ids: BTreeMap<String, u64>,
+}
+
+impl ModuleVisitor for Collect {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.ids.insert(self.path.join("."), param.id.val());
+    }
+}
+
+struct Restore<'a> {
+    path: Vec<String>,
+    ids: &'a BTreeMap<String, u64>,
+    used: Vec<String>,
+}
+
+impl ModuleMapper for Restore<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let path = self.path.join(".");
+        let Some(&id) = self.ids.get(&path) else {
+            return param;
+        };
+        self.used.push(path);
+        let (_, value, mapper) = param.consume();
+        Param::from_mapped_value(ParamId::from(id), value, mapper)
+    }
+}

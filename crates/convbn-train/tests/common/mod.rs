@@ -1,0 +1,111 @@
+//! Shared helpers: synthetic image folders and small run configurations.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use convbn_train::{
+    DataSource, FinetuneConfig, OptimizerConfig, OptimizerKind, RunOptions, Schedule, Start,
+};
+
+/// Write `per_class` PNGs of `size` x `size` for each of `classes` classes under `root`:
+/// class `c` draws a bright bar at a class-specific position on a noisy background.
+pub fn synthetic_folder(root: &Path, classes: usize, per_class: usize, size: u32) {
+    let mut state = 12345u64;
+    let mut noise = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 58) as u8
+    };
+    for c in 0..classes {
+        let dir = root.join(format!("class_{c}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..per_class {
+            let img = image::RgbImage::from_fn(size, size, |x, y| {
+                let on = (x as usize * classes / size as usize) == c;
+                let v = if on { 190u8 } else { 30 } + noise();
+                image::Rgb([v, v.saturating_sub((y % 7) as u8), v / 2])
+            });
+            img.save(dir.join(format!("{i:03}.png"))).unwrap();
+        }
+    }
+}
+
+/// A small, fast run on an image folder with random weights.
+pub fn folder_config(train: &Path) -> FinetuneConfig {
+    FinetuneConfig {
+        model: "mobilenet_v2".into(),
+        start: Start::Random,
+        data: DataSource::Folder {
+            train: train.to_path_buf(),
+            test: None,
+            test_fraction: 0.25,
+        },
+        size: 32,
+        batch_size: 4,
+        epochs: 2,
+        train_limit: None,
+        test_limit: None,
+        augment: true,
+        optimizer: OptimizerConfig {
+            kind: OptimizerKind::Sgd,
+            lr: 0.01,
+            momentum: 0.9,
+            weight_decay: 1e-4,
+        },
+        schedule: Schedule::Cosine { warmup: 2 },
+        seed: 7,
+        eval_batch_size: 8,
+    }
+}
+
+/// Options writing into `out`, checkpointing every iteration.
+pub fn options(out: &Path) -> RunOptions {
+    RunOptions {
+        out_dir: out.to_path_buf(),
+        checkpoint_every: 1,
+        stop_after: None,
+        fetch: false,
+        overwrite: false,
+    }
+}
+
+/// A fresh temporary directory.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("convbn-train-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Whether the Fashion-MNIST and MobileNetV2 assets are cached; otherwise print why the
+/// test is skipped, or fail when `CONVBN_REQUIRE_ASSETS=1` (CI).
+pub fn have_assets() -> bool {
+    let names = [
+        "mobilenet_v2",
+        "fashion-mnist-train-images",
+        "fashion-mnist-train-labels",
+        "fashion-mnist-test-images",
+        "fashion-mnist-test-labels",
+    ];
+    let missing: Vec<&str> = names
+        .into_iter()
+        .filter(|n| {
+            convbn_zoo::assets::asset(n)
+                .and_then(|a| a.locate())
+                .is_err()
+        })
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let msg = format!(
+        "assets {missing:?} are not cached; run `cargo run --release --bin convbn -- fetch all`"
+    );
+    if std::env::var("CONVBN_REQUIRE_ASSETS").as_deref() == Ok("1") {
+        panic!("{msg} (CONVBN_REQUIRE_ASSETS=1)");
+    }
+    eprintln!("skipping: {msg}");
+    false
+}
