@@ -36,6 +36,8 @@ enum Command {
     CompareModes(commands::compare_modes::Args),
     /// Distribution of the BN scaling coefficients, and why Deploy mode is unstable.
     Stability(commands::stability::Args),
+    /// Adversarial examples (FGSM / PGD) through a frozen pretrained model.
+    Attack(commands::attack::Args),
 }
 
 fn main() {
@@ -55,6 +57,7 @@ fn main() {
         Command::Finetune(args) => commands::finetune::run(args),
         Command::CompareModes(args) => commands::compare_modes::run(args),
         Command::Stability(args) => commands::stability::run(args),
+        Command::Attack(args) => commands::attack::run(args),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

@@ -54,13 +54,11 @@ pub fn resize_center_crop(
 }
 
 /// Resize so the shorter side is `resize` (bilinear with antialiasing), center-crop
-/// `crop` x `crop`, normalise with `(x - mean) / std`: a `[1, 3, crop, crop]` tensor.
-pub fn preprocess(
+/// `crop` x `crop`: a `[1, 3, crop, crop]` tensor of RGB values in `[0, 1]`.
+pub fn load_crop(
     path: impl AsRef<Path>,
     resize: u32,
     crop: u32,
-    mean: [f32; 3],
-    std: [f32; 3],
     device: &Device,
 ) -> Result<Tensor<4>, ZooError> {
     let path = path.as_ref();
@@ -69,14 +67,53 @@ pub fn preprocess(
         path: path.display().to_string(),
         why: "empty image".into(),
     })?;
-    let (mut values, ch, cw) = to_planar(&cropped);
-    for (c, plane) in values.chunks_mut(ch * cw).enumerate() {
-        for v in plane {
-            *v = (*v - mean[c]) / std[c];
-        }
-    }
+    let (values, ch, cw) = to_planar(&cropped);
     Ok(Tensor::from_data(
         TensorData::new(values, [1, 3, ch, cw]),
         device,
     ))
+}
+
+/// `(x - mean) / std` per channel of `[N, 3, H, W]` images (differentiable).
+pub fn normalize(x: Tensor<4>, mean: [f32; 3], std: [f32; 3]) -> Tensor<4> {
+    let device = x.device();
+    let m =
+        Tensor::<1>::from_data(TensorData::new(mean.to_vec(), [3]), &device).reshape([1, 3, 1, 1]);
+    let s =
+        Tensor::<1>::from_data(TensorData::new(std.to_vec(), [3]), &device).reshape([1, 3, 1, 1]);
+    (x - m) / s
+}
+
+/// [`load_crop`] then [`normalize`]: torchvision's ImageNet evaluation transform.
+pub fn preprocess(
+    path: impl AsRef<Path>,
+    resize: u32,
+    crop: u32,
+    mean: [f32; 3],
+    std: [f32; 3],
+    device: &Device,
+) -> Result<Tensor<4>, ZooError> {
+    Ok(normalize(load_crop(path, resize, crop, device)?, mean, std))
+}
+
+/// Save a `[1, 3, H, W]` (or `[3, H, W]`-shaped) tensor of values in `[0, 1]` as an RGB PNG.
+pub fn save_png(x: Tensor<4>, path: impl AsRef<Path>) -> Result<(), ZooError> {
+    let path = path.as_ref();
+    let [_, c, h, w] = x.dims();
+    let values = x
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .map_err(|e| ZooError::Unknown(format!("{e:?}")))?;
+    let img = image::RgbImage::from_fn(w as u32, h as u32, |px, py| {
+        let at = |ch: usize| {
+            let v = values[(ch.min(c - 1) * h + py as usize) * w + px as usize];
+            (v.clamp(0.0, 1.0) * 255.0).round() as u8
+        };
+        image::Rgb([at(0), at(1), at(2)])
+    });
+    img.save(path).map_err(|e| match e {
+        image::ImageError::IoError(io) => ZooError::io(path, io),
+        other => ZooError::Unknown(format!("writing {}: {other}", path.display())),
+    })
 }

@@ -4,6 +4,7 @@
 use burn::backend::Backend;
 use burn::backend::TensorMetadata;
 use burn::backend::tensor::FloatTensor;
+use burn::tensor::Shape;
 use burn::tensor::ops::ConvOptions;
 
 /// Stride, padding, dilation and groups of a convolution with `spatial()` spatial dimensions.
@@ -81,6 +82,22 @@ pub(crate) fn conv_x_backward<B: Backend>(
         3 => B::conv3d_x_backward(x, weight, grad, geometry.options()),
         n => unreachable!("ConvGeometry with {n} spatial dimensions is rejected at construction"),
     }
+}
+
+/// [`conv_x_backward`] knowing only the shape of `x`, which is all the input gradient depends
+/// on: `x` is stood in for by a broadcast zero (a stride-0 view, no copy), so callers need not
+/// keep it alive.
+pub(crate) fn conv_x_backward_from_shape<B: Backend>(
+    x_shape: Shape,
+    weight: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    geometry: &ConvGeometry,
+) -> FloatTensor<B> {
+    let rank = x_shape.num_dims();
+    let zero = B::float_mul_scalar(B::float_sum(weight.clone()), 0.0.into());
+    let zero = B::float_reshape(zero, Shape::from(vec![1; rank]));
+    let stand_in = B::float_expand(zero, x_shape);
+    conv_x_backward::<B>(stand_in, weight, grad, geometry)
 }
 
 /// Gradient of `conv(x, weight)` with respect to `weight`, given the output gradient.

@@ -1,11 +1,13 @@
 //! Activation memory measured with a counting global allocator: for a stack of 4 ConvBN+ReLU
 //! blocks (64 channels, 56x56, batch 8) the bytes held after forward and before backward are,
-//! for Tune, at most 1.02x Deploy's and at most 0.7x Eval's.
+//! for Tune, at most 1.02x Deploy's and at most 0.7x Eval's; with frozen parameters (input
+//! gradient only) Tune keeps less than both.
 //!
 //! This file holds a single test so that no other test allocates concurrently.
 
 mod common;
 
+use burn::module::Module;
 use burn::tensor::{Distribution, Tensor};
 use convbn::measure::measure_step;
 use convbn::memory::{self, CountingAlloc};
@@ -15,9 +17,18 @@ use convbn::{ConvBnReluStack, Mode};
 static ALLOC: CountingAlloc = CountingAlloc;
 
 fn retained(mode: Mode) -> (usize, usize) {
+    retained_with(mode, false)
+}
+
+/// `frozen`: parameters need no gradient and the input does (adversarial attacks).
+fn retained_with(mode: Mode, frozen: bool) -> (usize, usize) {
     let device = common::device();
     let model = ConvBnReluStack::new(64, 4, mode, &device).expect("stack");
-    let input = || Tensor::<4>::random([8, 64, 56, 56], Distribution::Normal(0.0, 1.0), &device);
+    let model = if frozen { model.no_grad() } else { model };
+    let input = || {
+        let x = Tensor::<4>::random([8, 64, 56, 56], Distribution::Normal(0.0, 1.0), &device);
+        if frozen { x.require_grad() } else { x }
+    };
     // Warm up once (thread pools, lazily initialised state), then measure.
     measure_step(input(), |x| model.forward(x)).expect("warm-up");
     let a = measure_step(input(), |x| model.forward(x)).expect("step");
@@ -59,5 +70,17 @@ fn tune_retains_no_more_than_deploy_and_much_less_than_eval() {
     assert!(
         tune as f64 <= 0.7 * eval as f64,
         "tune {tune} > 0.7 x eval {eval}"
+    );
+
+    // Frozen parameters, gradient for the input only (adversarial attacks): Tune's op needs
+    // only W' (recomputed) for dX and keeps no X at all.
+    let (eval_f, _) = retained_with(Mode::Eval, true);
+    let (tune_f, _) = retained_with(Mode::Tune, true);
+    let (deploy_f, _) = retained_with(Mode::Deploy, true);
+    println!("frozen parameters, input gradient only:");
+    println!("  eval {eval_f} B, tune {tune_f} B, deploy {deploy_f} B");
+    assert!(
+        (tune_f as f64) < 0.6 * eval_f as f64 && (tune_f as f64) < 0.6 * deploy_f as f64,
+        "frozen: tune {tune_f}, eval {eval_f}, deploy {deploy_f}"
     );
 }

@@ -186,8 +186,12 @@ fn check<const R: usize>(s: &Shape) -> Result<(), TestCaseError> {
         prop_assert_eq!(tg.len(), eg.len());
         if !eg.is_empty() {
             let e = rel_l2(tg, eg);
+            // bias, gamma and beta gradients are per-channel sums over N x spatial terms of
+            // both signs, which can cancel: their f32 rounding relative to the (small) result
+            // then reaches ~1e-4, so they get a looser bound.
+            let tolerance = if i >= 2 { 5e-4 } else { 1e-4 };
             prop_assert!(
-                e < 1e-4,
+                e < tolerance,
                 "gradient {} differs: rel L2 {}",
                 ["x", "weight", "bias", "gamma", "beta"][i],
                 e

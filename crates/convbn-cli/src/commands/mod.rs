@@ -1,5 +1,6 @@
 //! One module per sub-command.
 
+pub mod attack;
 pub mod bench_block;
 pub mod compare_modes;
 pub mod fetch;

@@ -16,6 +16,7 @@
 use burn::backend::Backend;
 use burn::backend::TensorMetadata;
 use burn::backend::tensor::FloatTensor;
+use burn::tensor::Shape;
 use burn_autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind};
@@ -24,13 +25,17 @@ use burn_autodiff::{Autodiff, NodeId};
 use super::TuneConvOps;
 use crate::fold::{BnParams, fold_primitives};
 use crate::geometry::{
-    ConvGeometry, conv_weight_backward, conv_x_backward, per_channel, sum_per_channel,
+    ConvGeometry, conv_weight_backward, conv_x_backward_from_shape, per_channel, sum_per_channel,
 };
 
-/// What the backward keeps: `X` (through the checkpointer) and handles to the parameters.
+/// What the backward keeps: `X` (through the checkpointer, only when a parameter needs a
+/// gradient), its shape, and handles to the parameters.
 #[derive(Debug, Clone)]
 struct TuneState<B: Backend> {
-    x: NodeId,
+    /// X, kept only when W or gamma needs a gradient (`dW'` needs X; `dX` does not).
+    x: Option<NodeId>,
+    /// Shape of X, for `dX` without X.
+    x_shape: Shape,
     weight: FloatTensor<B>,
     bn: BnParams<B>,
     geometry: ConvGeometry,
@@ -52,24 +57,29 @@ impl<B: Backend> Backward<B, 5> for TuneConvBackward {
         let grad = grads.consume::<B>(&ops.node);
         let TuneState {
             x,
+            x_shape,
             weight,
             bn,
             geometry,
         } = ops.state;
-        let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x);
+        let x = x.map(|x| checkpointer.retrieve_node_output::<FloatTensor<B>>(x));
         let rank = weight.shape().num_dims();
         let folded = fold_primitives::<B>(weight.clone(), bn);
 
         if let Some(node) = node_x {
-            let dx =
-                conv_x_backward::<B>(x.clone(), folded.weight.clone(), grad.clone(), &geometry);
+            let dx = conv_x_backward_from_shape::<B>(
+                x_shape,
+                folded.weight.clone(),
+                grad.clone(),
+                &geometry,
+            );
             grads.register::<B>(node.id, dx);
         }
 
         let needs_bias_grad = node_bias.is_some() || node_gamma.is_some() || node_beta.is_some();
         let d_bias_folded = needs_bias_grad.then(|| sum_per_channel::<B>(grad.clone()));
 
-        if node_weight.is_some() || node_gamma.is_some() {
+        if let (Some(x), true) = (x, node_weight.is_some() || node_gamma.is_some()) {
             let d_weight_folded = conv_weight_backward::<B>(x, folded.weight, grad, &geometry);
             if let Some(node) = node_gamma {
                 let out_channels = weight.shape()[0];
@@ -127,6 +137,8 @@ impl<B: Backend + TuneConvOps, C: CheckpointStrategy> TuneConvOps for Autodiff<B
             gamma.node(),
             beta.node(),
         ];
+        // dW' needs X; dX needs only W'. Keep X only when W or gamma needs a gradient.
+        let keep_x = weight.is_tracked() || gamma.is_tracked();
         let bn = BnParams::<B> {
             bias: Some(bias.into_primitive()),
             gamma: Some(gamma.into_primitive()),
@@ -157,11 +169,15 @@ impl<B: Backend + TuneConvOps, C: CheckpointStrategy> TuneConvOps for Autodiff<B
             .stateful()
         {
             OpsKind::Tracked(mut prep) => {
-                let x_state = prep.checkpoint(&x);
+                // Frozen parameters (adversarial attacks, frozen backbones): dX needs only
+                // W', recomputed from the parameters, so X is not kept at all.
+                let x_state = keep_x.then(|| prep.checkpoint(&x));
+                let x_shape = x.primitive().shape();
                 let weight = weight.into_primitive();
                 let out = forward(x.into_primitive(), weight.clone(), bn.clone());
                 let state = TuneState {
                     x: x_state,
+                    x_shape,
                     weight,
                     bn,
                     geometry,
