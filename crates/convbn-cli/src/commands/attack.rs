@@ -109,6 +109,14 @@ struct Report {
     comparisons: Vec<Comparison>,
 }
 
+/// What is compared between modes for one image: first-step input gradient, adversarial
+/// pixels (8-bit), and the outcome (success, final top-1).
+struct Trace {
+    gradient: Vec<f32>,
+    pixels: Vec<u8>,
+    outcome: (bool, usize),
+}
+
 /// The image files named by `inputs` (folders expanded, sorted).
 fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
@@ -206,8 +214,7 @@ pub fn run(args: Args) -> Result<()> {
             .progress_chars("=> "),
     );
     let mut results = Vec::new();
-    // Per mode: first gradients, adversarial pixels (8-bit), outcome; per image.
-    let mut per_mode: Vec<Vec<(Vec<f32>, Vec<u8>, (bool, usize))>> = vec![Vec::new(); models.len()];
+    let mut per_mode: Vec<Vec<Trace>> = (0..models.len()).map(|_| Vec::new()).collect();
     for (file, clean) in files.iter().zip(&images) {
         let stem = file
             .file_stem()
@@ -239,7 +246,11 @@ pub fn run(args: Args) -> Result<()> {
                 .iter()
                 .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
                 .collect();
-            per_mode[i].push((out.first_gradient.clone(), pixels, (success, top1)));
+            per_mode[i].push(Trace {
+                gradient: out.first_gradient.clone(),
+                pixels,
+                outcome: (success, top1),
+            });
             results.push(ImageResult {
                 image: file.display().to_string(),
                 mode: mode.to_string(),
@@ -275,7 +286,7 @@ pub fn run(args: Args) -> Result<()> {
 
 fn compare(
     models: &[(Mode, Model)],
-    per_mode: &[Vec<(Vec<f32>, Vec<u8>, (bool, usize))>],
+    per_mode: &[Vec<Trace>],
     results: &[ImageResult],
     a: usize,
     b: usize,
@@ -291,9 +302,14 @@ fn compare(
                 .sum();
         let den: f64 = x.0.iter().map(|p| (*p as f64).powi(2)).sum();
         worst = worst.max((num / den.max(1e-300)).sqrt());
-        same += usize::from(x.2 == y.2);
-        equal += x.1.iter().zip(&y.1).filter(|(p, q)| p == q).count();
-        total += x.1.len();
+        same += usize::from(x.outcome == y.outcome);
+        equal += x
+            .pixels
+            .iter()
+            .zip(&y.pixels)
+            .filter(|(p, q)| p == q)
+            .count();
+        total += x.pixels.len();
     }
     let stat = |m: &str, f: &dyn Fn(&ImageResult) -> f64| {
         let v: Vec<f64> = results.iter().filter(|r| r.mode == m).map(f).collect();
