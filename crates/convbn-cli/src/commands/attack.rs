@@ -295,12 +295,10 @@ fn compare(
     let mut worst = 0f64;
     let (mut same, mut equal, mut total) = (0, 0usize, 0usize);
     for (x, y) in per_mode[a].iter().zip(&per_mode[b]) {
-        let num: f64 =
-            x.0.iter()
-                .zip(&y.0)
-                .map(|(p, q)| ((p - q) as f64).powi(2))
-                .sum();
-        let den: f64 = x.0.iter().map(|p| (*p as f64).powi(2)).sum();
+        let num: f64 = (x.gradient.iter().zip(&y.gradient))
+            .map(|(p, q)| ((p - q) as f64).powi(2))
+            .sum();
+        let den: f64 = x.gradient.iter().map(|p| (*p as f64).powi(2)).sum();
         worst = worst.max((num / den.max(1e-300)).sqrt());
         same += usize::from(x.outcome == y.outcome);
         equal += x
