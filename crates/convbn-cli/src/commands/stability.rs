@@ -46,6 +46,8 @@ struct Summary {
     model: String,
     blocks: usize,
     channels: usize,
+    /// Channels with negative `s` (negative gamma); the statistics below are of `|s|`.
+    negative: usize,
     min: f64,
     p01: f64,
     p05: f64,
@@ -53,9 +55,9 @@ struct Summary {
     p95: f64,
     p99: f64,
     max: f64,
-    /// Fraction of channels with `s < 1`, whose Deploy learning rate is larger than Eval's.
+    /// Fraction of channels with `|s| < 1`, whose Deploy learning rate is larger than Eval's.
     fraction_below_1: f64,
-    /// Fraction with `s < 0.1` (Deploy learning rate over 100x Eval's).
+    /// Fraction with `|s| < 0.1` (Deploy learning rate over 100x Eval's).
     fraction_below_0_1: f64,
     /// Largest per-channel learning-rate factor `1/s^2` of Deploy mode.
     max_lr_factor: f64,
@@ -86,6 +88,12 @@ pub fn run(args: Args) -> Result<()> {
     if all.is_empty() {
         bail!("{} has no unfolded ConvBN block", args.model);
     }
+    // Deploy's learning-rate factor depends on s^2: order channels by |s| (gamma, and so s,
+    // can be negative, e.g. in EfficientNet-Lite).
+    let negative = all.iter().filter(|(v, _)| *v < 0.0).count();
+    for v in &mut all {
+        v.0 = v.0.abs();
+    }
     all.sort_by(|a, b| a.0.total_cmp(&b.0));
     let n = all.len();
     let q = |p: f64| all[((n - 1) as f64 * p).round() as usize].0;
@@ -98,12 +106,12 @@ pub fn run(args: Args) -> Result<()> {
         &values,
         60,
         &format!(
-            "{}: s = gamma / sqrt(var + eps) over {} channels of {} ConvBN blocks",
+            "{}: |s| = |gamma| / sqrt(var + eps), {} channels of {} ConvBN blocks",
             args.model,
             n,
             per_block.len()
         ),
-        "scaling coefficient s (log scale)",
+        "scaling coefficient |s| (log scale)",
         &hist,
     )?;
     let mut runs = Vec::new();
@@ -141,6 +149,7 @@ pub fn run(args: Args) -> Result<()> {
         model: args.model.to_string(),
         blocks: per_block.len(),
         channels: n,
+        negative,
         min: all[0].0,
         p01: q(0.01),
         p05: q(0.05),
@@ -160,16 +169,16 @@ pub fn run(args: Args) -> Result<()> {
         Format::Table => {
             let s = &summary;
             println!(
-                "{}: {} ConvBN blocks, {} channels; s = gamma / sqrt(var + eps):",
-                s.model, s.blocks, s.channels
+                "{}: {} ConvBN blocks, {} channels ({} with negative s); |s| = |gamma| / sqrt(var + eps):",
+                s.model, s.blocks, s.channels, s.negative
             );
             println!(
                 "  min {:.4}  1% {:.4}  5% {:.4}  median {:.4}  95% {:.4}  99% {:.4}  max {:.4}",
                 s.min, s.p01, s.p05, s.median, s.p95, s.p99, s.max
             );
             println!(
-                "  {:.1}% of channels have s < 1 and {:.2}% s < 0.1; Deploy's per-channel \
-                 learning-rate factor 1/s^2 ranges from {:.2e} to {:.1} (smallest s in {})",
+                "  {:.1}% of channels have |s| < 1 and {:.2}% |s| < 0.1; Deploy's per-channel \
+                 learning-rate factor 1/s^2 ranges from {:.2e} to {:.1} (smallest |s| in {})",
                 100.0 * s.fraction_below_1,
                 100.0 * s.fraction_below_0_1,
                 s.min_lr_factor,

@@ -69,7 +69,7 @@ pub fn draw_log10(
             color(1).stroke_width(2),
         ))
         .map_err(err)?
-        .label("s = 1 (Deploy's per-channel lr factor 1/s^2 = 1)")
+        .label("|s| = 1: left of it, Deploy's per-channel lr factor 1/s^2 > 1")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color(1).stroke_width(3)));
     chart
         .configure_series_labels()
