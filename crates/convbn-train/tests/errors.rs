@@ -7,7 +7,7 @@ use convbn_train::data::fashion_mnist::read_pair;
 use convbn_train::data::folder;
 use convbn_train::observer::Silent;
 use convbn_train::trainer::checkpoint_file;
-use convbn_train::{DataSource, Finetune, RunOptions, TrainError};
+use convbn_train::{Finetune, RunOptions, TrainError};
 
 fn device() -> burn::tensor::Device {
     burn::tensor::Device::flex().autodiff()
@@ -62,24 +62,6 @@ fn a_corrupted_idx_header_is_reported() {
     std::fs::write(&images, [0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 9]).unwrap();
     let err = message(read_pair(&images, &labels).unwrap_err());
     assert!(err.contains("labels for 1 images"), "{err}");
-}
-
-#[test]
-fn a_missing_dataset_says_how_to_fetch_it() {
-    // An empty cache and no permission to download.
-    let cache = common::temp_dir("nocache");
-    // SAFETY: this test binary's other tests do not read CONVBN_CACHE.
-    unsafe { std::env::set_var("CONVBN_CACHE", &cache) };
-    let mut config = common::folder_config(&cache);
-    config.data = DataSource::FashionMnist;
-    let err = Finetune::new(
-        config,
-        &[Mode::Tune],
-        common::options(&cache.join("run")),
-        &device(),
-    );
-    let err = message(err.err().expect("no dataset"));
-    assert!(err.contains("convbn fetch"), "{err}");
 }
 
 #[test]
