@@ -290,8 +290,7 @@ impl Finetune {
                 let base = memory::allocated();
                 memory::reset_peak();
                 let start = Instant::now();
-                let model = run.model.take().expect("model present");
-                let logits = model.forward(x.clone())?;
+                let logits = run.model().forward(x.clone())?;
                 let loss = loss_fn.forward(logits.clone(), y.clone());
                 let loss_value = loss.clone().into_scalar::<f64>();
                 let correct = logits
@@ -301,7 +300,9 @@ impl Finetune {
                     .int()
                     .sum()
                     .into_scalar::<i64>();
-                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                let grads = GradientsParams::from_grads(loss.backward(), run.model());
+                // Taken only now, so an error above leaves the run's model in place.
+                let model = run.model.take().expect("model present between steps");
                 run.model = Some(run.optimizer.step(lr, model, grads));
                 let ms = start.elapsed().as_secs_f64() * 1e3;
                 let record = IterationRecord {
