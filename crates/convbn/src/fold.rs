@@ -43,14 +43,31 @@ pub(crate) struct BnParams<B: Backend> {
     pub eps: f64,
 }
 
-/// Fold BN into the convolution weight and bias, on any backend (differentiable when `B` is).
-pub(crate) fn fold_primitives<B: Backend>(weight: FloatTensor<B>, bn: BnParams<B>) -> Folded<B> {
-    let rank = weight.shape().num_dims();
-    let inv_std = B::float_recip(B::float_sqrt(B::float_add_scalar(bn.var, bn.eps.into())));
-    let scale = match bn.gamma {
+/// `(s, 1 / sqrt(var + eps))` with `s = gamma / sqrt(var + eps)` (`gamma = 1` when absent).
+fn scale_primitives<B: Backend>(
+    gamma: Option<FloatTensor<B>>,
+    var: FloatTensor<B>,
+    eps: f64,
+) -> (FloatTensor<B>, FloatTensor<B>) {
+    let inv_std = B::float_recip(B::float_sqrt(B::float_add_scalar(var, eps.into())));
+    let scale = match gamma {
         Some(gamma) => B::float_mul(gamma, inv_std.clone()),
         None => inv_std.clone(),
     };
+    (scale, inv_std)
+}
+
+/// The fold's per-channel scale `s = gamma / sqrt(var + eps)` on tensors of any backend.
+pub(crate) fn scale(gamma: Option<Tensor<1>>, var: Tensor<1>, eps: f64) -> Tensor<1> {
+    let (scale, _) =
+        scale_primitives::<Dispatch>(gamma.map(Tensor::into_dispatch), var.into_dispatch(), eps);
+    Tensor::from_dispatch(scale)
+}
+
+/// Fold BN into the convolution weight and bias, on any backend (differentiable when `B` is).
+pub(crate) fn fold_primitives<B: Backend>(weight: FloatTensor<B>, bn: BnParams<B>) -> Folded<B> {
+    let rank = weight.shape().num_dims();
+    let (scale, inv_std) = scale_primitives::<B>(bn.gamma, bn.var, bn.eps);
     let centered_bias = match bn.bias {
         Some(bias) => B::float_sub(bias, bn.mean),
         None => B::float_neg(bn.mean),

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
 
+use crate::fold;
 use crate::switch::{block_path, blocks, segment};
 use crate::{BlockInfo, Mode};
 
@@ -36,17 +37,14 @@ pub fn scales<M: Module>(model: &M) -> Vec<BlockScales> {
         .map(|block| {
             let fields = v.fields.remove(&block.path).unwrap_or_default();
             let scale = (block.mode != Mode::Deploy)
-                .then(|| fields.get("running_var"))
+                .then(|| fields.get("running_var").cloned())
                 .flatten()
                 .map(|var| {
-                    let gamma = fields.get("gamma");
-                    var.iter()
-                        .enumerate()
-                        .map(|(c, v)| {
-                            let g = gamma.map_or(1.0, |g| g[c] as f64);
-                            (g / (*v as f64 + block.eps).sqrt()) as f32
-                        })
-                        .collect()
+                    let s = fold::scale(fields.get("gamma").cloned(), var, block.eps);
+                    s.into_data()
+                        .convert::<f32>()
+                        .try_to_vec::<f32>()
+                        .unwrap_or_default()
                 });
             BlockScales { block, scale }
         })
@@ -55,8 +53,8 @@ pub fn scales<M: Module>(model: &M) -> Vec<BlockScales> {
 
 struct Collect {
     path: Vec<(Option<String>, bool)>,
-    /// Block path -> field name -> values.
-    fields: BTreeMap<String, BTreeMap<String, Vec<f32>>>,
+    /// Block path -> field name (`gamma`, `running_var`) -> values.
+    fields: BTreeMap<String, BTreeMap<String, Tensor<1>>>,
 }
 
 impl ModuleVisitor for Collect {
@@ -74,12 +72,8 @@ impl ModuleVisitor for Collect {
             return;
         };
         if field == "gamma" || field == "running_var" {
-            let values = param
-                .val()
-                .into_data()
-                .convert::<f32>()
-                .try_to_vec::<f32>()
-                .unwrap_or_default();
+            let value = param.val();
+            let values = value.clone().reshape([value.shape().num_elements()]);
             self.fields
                 .entry(block)
                 .or_default()
