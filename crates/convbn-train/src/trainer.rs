@@ -50,14 +50,9 @@ struct Run {
     model: Option<Model>,
     optimizer: ModuleOptimizer,
     log: RunLog,
-    dir: PathBuf,
 }
 
 impl Run {
-    fn checkpoint_path(&self) -> PathBuf {
-        self.dir.join("checkpoint.safetensors")
-    }
-
     fn model(&self) -> &Model {
         self.model.as_ref().expect("model present between steps")
     }
@@ -131,8 +126,9 @@ impl Finetune {
         let mut runs = Vec::new();
         let mut position = None;
         for &mode in modes {
-            let dir = options.out_dir.join(mode.to_string());
-            let path = dir.join("checkpoint.safetensors");
+            let path = checkpoint_file(&options.out_dir, mode);
+            // Built per mode, not cloned: clones of a burn module share their running
+            // statistics, which Train mode updates in place.
             let mut model = initial_model(arch, &config, classes, options.fetch, device)?;
             let optimizer = config.optimizer.init();
             let mut run = if resume {
@@ -191,7 +187,6 @@ impl Finetune {
                     model: Some(model),
                     optimizer,
                     log: saved.state.log,
-                    dir,
                 }
             } else {
                 if path.exists() && !options.overwrite {
@@ -213,11 +208,12 @@ impl Finetune {
                         epochs: Vec::new(),
                         summary: None,
                     },
-                    dir,
                 }
             };
             run.log.summary = None;
-            std::fs::create_dir_all(&run.dir).map_err(|e| TrainError::io(&run.dir, e))?;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
+            }
             runs.push(run);
         }
         Ok(Self {
@@ -268,6 +264,8 @@ impl Finetune {
         let per_epoch = self.steps_per_epoch();
         observer.start(total, self.position.step);
         let loss_fn = CrossEntropyLossConfig::new().init(&self.device);
+        // The current epoch's shuffled order, drawn once per epoch.
+        let mut order: Option<(usize, Vec<usize>)> = None;
         while self.position.epoch < self.config.epochs {
             let Position {
                 epoch,
@@ -278,7 +276,11 @@ impl Finetune {
                 self.save_all()?;
                 return Ok(self.logs().into_iter().cloned().collect());
             }
-            let (x, y, indices) = self.batch(epoch, step_in_epoch);
+            if order.as_ref().is_none_or(|(e, _)| *e != epoch) {
+                order = Some((epoch, self.epoch_order(epoch)));
+            }
+            let epoch_order = &order.as_ref().expect("drawn above").1;
+            let (x, y, indices) = self.batch(epoch, step_in_epoch, epoch_order);
             let lr = self
                 .config
                 .schedule
@@ -347,11 +349,21 @@ impl Finetune {
         Ok(self.logs().into_iter().cloned().collect())
     }
 
-    /// The batch at `step_in_epoch` of `epoch`: inputs, labels, dataset indices.
-    fn batch(&self, epoch: usize, step_in_epoch: usize) -> (Tensor<4>, Tensor<1, Int>, Vec<usize>) {
+    /// The shuffled order of the training images in `epoch`.
+    fn epoch_order(&self, epoch: usize) -> Vec<usize> {
+        Rng::new(&[self.config.seed, epoch as u64, 0x5417]).permutation(self.data.train.len())
+    }
+
+    /// The batch at `step_in_epoch` of `epoch` (whose order is `order`): inputs, labels,
+    /// dataset indices.
+    fn batch(
+        &self,
+        epoch: usize,
+        step_in_epoch: usize,
+        order: &[usize],
+    ) -> (Tensor<4>, Tensor<1, Int>, Vec<usize>) {
         let seed = self.config.seed;
-        let n = self.data.train.len();
-        let order = Rng::new(&[seed, epoch as u64, 0x5417]).permutation(n);
+        let n = order.len();
         let b = self.config.batch_size;
         let positions = step_in_epoch * b..((step_in_epoch + 1) * b).min(n);
         let indices: Vec<usize> = order[positions.clone()].to_vec();
@@ -441,10 +453,11 @@ impl Finetune {
                 param_ids: param_ids::collect(model),
                 log: run.log.clone(),
             };
-            checkpoint::save(&run.checkpoint_path(), model, &optimizer, &state)?;
+            let out = &self.options.out_dir;
+            checkpoint::save(&checkpoint_file(out, run.mode), model, &optimizer, &state)?;
             let json = serde_json::to_vec_pretty(&run.log)
                 .map_err(|e| TrainError::Checkpoint(e.to_string()))?;
-            convbn_zoo::assets::write_atomically(&run.dir.join("log.json"), &json)?;
+            convbn_zoo::assets::write_atomically(&log_file(out, run.mode), &json)?;
         }
         Ok(())
     }
