@@ -11,8 +11,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
-use convbn::scales;
+use convbn::{Mode, scales};
 use convbn_train::log::RunLog;
+use convbn_train::trainer::log_file;
 use convbn_zoo::Architecture;
 use convbn_zoo::pretrained::{Weights, build};
 use serde::Serialize;
@@ -117,8 +118,8 @@ pub fn run(args: Args) -> Result<()> {
     let mut runs = Vec::new();
     if let Some(dir) = &args.run {
         let mut logs: Vec<RunLog> = Vec::new();
-        for mode in ["eval", "tune", "deploy", "train"] {
-            let path = dir.join(mode).join("log.json");
+        for mode in [Mode::Eval, Mode::Tune, Mode::Deploy, Mode::Train] {
+            let path = log_file(dir, mode);
             if path.is_file() {
                 let text = std::fs::read_to_string(&path)
                     .with_context(|| format!("reading {}", path.display()))?;

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::Result;
-use convbn_train::log::RunLog;
+use convbn_train::log::{IterationRecord, RunLog};
 use plotters::prelude::*;
 
 use super::{color, err, init_font};
@@ -25,6 +25,16 @@ fn smooth(values: &[f64], alpha: f64) -> Vec<f64> {
     out
 }
 
+/// `(iteration, EMA of field)` over a log's iterations.
+fn smoothed(l: &RunLog, alpha: f64, field: fn(&IterationRecord) -> f64) -> Vec<(f64, f64)> {
+    let raw: Vec<f64> = l.iterations.iter().map(field).collect();
+    l.iterations
+        .iter()
+        .zip(smooth(&raw, alpha))
+        .map(|(r, v)| (r.step as f64, v))
+        .collect()
+}
+
 /// Draw the 2x2 chart of `logs` into a PNG at `path`.
 pub fn draw(logs: &[RunLog], title: &str, path: &Path) -> Result<()> {
     init_font();
@@ -36,28 +46,14 @@ pub fn draw(logs: &[RunLog], title: &str, path: &Path) -> Result<()> {
         logs.iter().map(|l| (l.mode.clone(), f(l))).collect()
     };
     let alpha = 0.05;
-    let loss = series(&|l| {
-        let raw: Vec<f64> = l.iterations.iter().map(|r| r.loss).collect();
-        l.iterations
-            .iter()
-            .zip(smooth(&raw, alpha))
-            .map(|(r, v)| (r.step as f64, v))
-            .collect()
-    });
+    let loss = series(&|l| smoothed(l, alpha, |r| r.loss));
     let acc = series(&|l| {
         l.epochs
             .iter()
             .map(|e| ((e.epoch + 1) as f64, 100.0 * e.test_accuracy))
             .collect()
     });
-    let ms = series(&|l| {
-        let raw: Vec<f64> = l.iterations.iter().map(|r| r.ms).collect();
-        l.iterations
-            .iter()
-            .zip(smooth(&raw, alpha))
-            .map(|(r, v)| (r.step as f64, v))
-            .collect()
-    });
+    let ms = series(&|l| smoothed(l, alpha, |r| r.ms));
     let mem = series(&|l| {
         l.iterations
             .iter()
