@@ -41,11 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut retained = vec![0; modes.len()];
     for step in 0..=steps {
         for (i, model) in models.iter().enumerate() {
-            let cost = measure_step(input(), |x| {
-                model
-                    .forward(x)
-                    .map(|logits| logits.reshape([batch, 1000, 1, 1]))
-            })?;
+            let cost = measure_step(input(), |x| model.forward(x))?;
             if step > 0 {
                 times[i].push(cost.step_ms);
                 retained[i] = cost.retained_bytes;

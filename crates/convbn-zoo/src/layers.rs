@@ -41,11 +41,6 @@ pub(crate) fn linear(cin: usize, cout: usize, device: &Device) -> Linear {
     LinearConfig::new(cin, cout).init(device)
 }
 
-/// `min(max(x, 0), 6)`.
-pub(crate) fn relu6(x: Tensor<4>) -> Tensor<4> {
-    x.clamp(0.0, 6.0)
-}
-
 /// Mean over the spatial dimensions: `[N, C, H, W] -> [N, C]`.
 pub(crate) fn global_avg_pool(x: Tensor<4>) -> Tensor<2> {
     let [n, c, h, w] = x.dims();

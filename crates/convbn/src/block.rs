@@ -4,6 +4,7 @@ use burn::backend::Dispatch;
 use burn::module::{Flag, Param, RunningState};
 use burn::tensor::Tensor;
 
+use crate::activation::Activation;
 use crate::fold::fold;
 use crate::geometry::{ConvGeometry, conv};
 use crate::ops::TuneConvOps;
@@ -39,8 +40,13 @@ pub(crate) struct BlockOptions {
 /// What each [`Mode`] keeps for backward, per block, on burn's autodiff:
 /// - Train: `X` for the conv, the conv output for batch-norm's backward.
 /// - Eval: `X` for the conv and the normalised conv output (BN's `gamma` multiply needs it).
-/// - Deploy: `X` only (the conv's weight is the parameter `W'` itself).
+/// - Deploy: `X` only (the conv's weight is the parameter `W'` itself): one node
+///   ([`TuneConvOps::conv_activation`]).
 /// - Tune: `X` only: one fused node ([`TuneConvOps::tune_conv`]) recomputes `W'` in backward.
+///
+/// With [`forward_activated`](Self::forward_activated), Deploy's and Tune's nodes also apply
+/// the activation and keep its output (the next layer's input) instead of `Z`; Train and Eval
+/// apply it as a separate op that keeps `Z`, as PyTorch does.
 ///
 /// Switch modes with [`set_mode`](crate::set_mode) (works on whole models as well).
 /// In Deploy mode `weight` holds `W'` and `bias` holds `b'`; `gamma`/`beta` are gone.
@@ -153,11 +159,33 @@ impl<const R: usize> ConvBn<R> {
     /// Errors (never panics) when the channel count is wrong or the input is smaller than the
     /// dilated kernel, or when Train mode gets a single value per channel.
     pub fn forward(&self, x: Tensor<R>) -> Result<Tensor<R>> {
+        self.forward_activated(x, Activation::Identity)
+    }
+
+    /// `activation(self.forward(x))`, with the activation fused into Tune mode's op.
+    ///
+    /// In Tune mode the block then keeps only `X` for backward even with a ReLU after it: the
+    /// activation's mask is read off the output, which the next layer keeps anyway. Other
+    /// modes apply the activation as a separate op (which keeps `Z`). Same errors as
+    /// [`forward`](Self::forward).
+    pub fn forward_activated(&self, x: Tensor<R>, activation: Activation) -> Result<Tensor<R>> {
         self.check_input(&x.dims())?;
         let mode = self.mode();
         let bias = self.bias.as_ref().map(|b| b.val());
-        Ok(match mode {
-            Mode::Deploy => self.conv(x, self.weight.val(), bias),
+        let z = match mode {
+            Mode::Deploy => {
+                let bias = bias.unwrap_or_else(|| {
+                    Tensor::zeros([self.options.out_channels], &x.device())
+                });
+                let out = <Dispatch as TuneConvOps>::conv_activation(
+                    x.into_dispatch(),
+                    self.weight.val().into_dispatch(),
+                    bias.into_dispatch(),
+                    self.options.geometry.clone(),
+                    activation,
+                );
+                return Ok(Tensor::from_dispatch(out));
+            }
             Mode::Tune => {
                 let device = x.device();
                 let (gamma, beta) = self.affine_or_identity(&device);
@@ -173,8 +201,9 @@ impl<const R: usize> ConvBn<R> {
                     self.running_var.value_sync().into_dispatch(),
                     self.options.eps,
                     self.options.geometry.clone(),
+                    activation,
                 );
-                Tensor::from_dispatch(out)
+                return Ok(Tensor::from_dispatch(out));
             }
             Mode::Eval => {
                 let y = self.conv(x, self.weight.val(), bias);
@@ -190,7 +219,8 @@ impl<const R: usize> ConvBn<R> {
                 )
             }
             Mode::Train => self.forward_train(x, bias)?,
-        })
+        };
+        Ok(activation.apply(z))
     }
 
     fn forward_train(&self, x: Tensor<R>, bias: Option<Tensor<1>>) -> Result<Tensor<R>> {

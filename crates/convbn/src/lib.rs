@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+mod activation;
 mod block;
 mod config;
 mod count;
@@ -17,6 +18,7 @@ mod stack;
 mod switch;
 mod validate;
 
+pub use activation::Activation;
 pub use block::{ConvBn, ConvBn1d, ConvBn2d, ConvBn3d};
 pub use config::{ConvBnConfig, ConvBnTensors, PerDim};
 pub use count::trainable_parameters;

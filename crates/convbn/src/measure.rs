@@ -22,9 +22,9 @@ pub struct StepCost {
 /// Run `forward` on `input`, sum the output as the loss, run backward, and report the cost.
 ///
 /// Memory figures are only meaningful when [`memory::CountingAlloc`] is the global allocator.
-pub fn measure_step<const D: usize, E>(
+pub fn measure_step<const D: usize, const O: usize, E>(
     input: Tensor<D>,
-    forward: impl FnOnce(Tensor<D>) -> Result<Tensor<D>, E>,
+    forward: impl FnOnce(Tensor<D>) -> Result<Tensor<O>, E>,
 ) -> Result<StepCost, E> {
     let base = memory::allocated();
     memory::reset_peak();

@@ -2,9 +2,9 @@
 //! `convbn bench-block` and the examples.
 
 use burn::module::Module;
-use burn::tensor::{Device, Distribution, Tensor, activation::relu};
+use burn::tensor::{Device, Distribution, Tensor};
 
-use crate::{ConvBn2d, ConvBnConfig, ConvBnTensors, Mode, Result};
+use crate::{Activation, ConvBn2d, ConvBnConfig, ConvBnTensors, Mode, Result};
 
 /// `blocks` ConvBN(3x3, padding 1, `channels` -> `channels`)+ReLU layers.
 #[derive(Module, Debug)]
@@ -40,7 +40,7 @@ impl ConvBnReluStack {
     /// Apply every block followed by ReLU.
     pub fn forward(&self, mut x: Tensor<4>) -> Result<Tensor<4>> {
         for layer in &self.layers {
-            x = relu(layer.forward(x)?);
+            x = layer.forward_activated(x, Activation::Relu)?;
         }
         Ok(x)
     }

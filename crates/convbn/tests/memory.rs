@@ -1,7 +1,10 @@
 //! Activation memory measured with a counting global allocator: for a stack of 4 ConvBN+ReLU
 //! blocks (64 channels, 56x56, batch 8) the bytes held after forward and before backward are,
-//! for Tune, at most 1.02x Deploy's and at most 0.7x Eval's; with frozen parameters (input
-//! gradient only) Tune keeps less than both.
+//! for Tune, at most 1.02x Deploy's and at most 0.45x Eval's (the ReLU is fused into Tune's
+//! and Deploy's conv node and reads its mask off the output, which the next block keeps
+//! anyway: Tune and Deploy keep one feature map per block, Eval three: X, the normalised conv
+//! output and the ReLU's input); with frozen parameters (input gradient only) Tune keeps less
+//! than 0.6x Eval and no more than Deploy (neither keeps X: dX needs only the weight).
 //!
 //! This file holds a single test so that no other test allocates concurrently.
 
@@ -68,8 +71,8 @@ fn tune_retains_no_more_than_deploy_and_much_less_than_eval() {
         "tune {tune} > 1.02 x deploy {deploy}"
     );
     assert!(
-        tune as f64 <= 0.7 * eval as f64,
-        "tune {tune} > 0.7 x eval {eval}"
+        tune as f64 <= 0.45 * eval as f64,
+        "tune {tune} > 0.45 x eval {eval}"
     );
 
     // Frozen parameters, gradient for the input only (adversarial attacks): Tune's op needs
@@ -80,7 +83,7 @@ fn tune_retains_no_more_than_deploy_and_much_less_than_eval() {
     println!("frozen parameters, input gradient only:");
     println!("  eval {eval_f} B, tune {tune_f} B, deploy {deploy_f} B");
     assert!(
-        (tune_f as f64) < 0.6 * eval_f as f64 && (tune_f as f64) < 0.6 * deploy_f as f64,
+        (tune_f as f64) < 0.6 * eval_f as f64 && (tune_f as f64) <= 1.02 * deploy_f as f64,
         "frozen: tune {tune_f}, eval {eval_f}, deploy {deploy_f}"
     );
 }

@@ -3,11 +3,11 @@
 
 use burn::module::Module;
 use burn::tensor::Tensor;
-use convbn::{ConvBn2d, Result};
+use convbn::{Activation, ConvBn2d, Result};
 
 use burn::nn::Linear;
 
-use crate::layers::{global_avg_pool, relu6};
+use crate::layers::global_avg_pool;
 
 /// `x + project(relu6(depthwise(relu6(expand(x)))))` (no skip when the shape changes).
 #[derive(Module, Debug)]
@@ -27,9 +27,9 @@ impl InvertedResidual {
     pub fn forward(&self, x: Tensor<4>) -> Result<Tensor<4>> {
         let mut y = x.clone();
         if let Some(expand) = &self.expand {
-            y = relu6(expand.forward(y)?);
+            y = expand.forward_activated(y, Activation::Relu6)?;
         }
-        let y = relu6(self.depthwise.forward(y)?);
+        let y = self.depthwise.forward_activated(y, Activation::Relu6)?;
         let y = self.project.forward(y)?;
         Ok(if self.residual { x + y } else { y })
     }
@@ -44,10 +44,10 @@ pub(crate) fn mobile_forward(
     classifier: &Linear,
     x: Tensor<4>,
 ) -> Result<Tensor<2>> {
-    let mut x = relu6(stem.forward(x)?);
+    let mut x = stem.forward_activated(x, Activation::Relu6)?;
     for block in blocks {
         x = block.forward(x)?;
     }
-    let x = relu6(head.forward(x)?);
+    let x = head.forward_activated(x, Activation::Relu6)?;
     Ok(classifier.forward(global_avg_pool(x)))
 }

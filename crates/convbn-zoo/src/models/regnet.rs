@@ -3,7 +3,7 @@
 use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, activation::relu};
-use convbn::{ConvBn2d, Result};
+use convbn::{Activation, ConvBn2d, Result};
 
 use crate::layers::{conv_bn, global_avg_pool, linear};
 use crate::load::Naming;
@@ -27,8 +27,8 @@ impl ResBottleneck {
             Some(p) => p.forward(x.clone())?,
             None => x.clone(),
         };
-        let y = relu(self.a.forward(x)?);
-        let y = relu(self.b.forward(y)?);
+        let y = self.a.forward_activated(x, Activation::Relu)?;
+        let y = self.b.forward_activated(y, Activation::Relu)?;
         Ok(relu(self.c.forward(y)? + shortcut))
     }
 }
@@ -80,7 +80,7 @@ impl RegNet {
 
     /// Logits `[N, classes]` for images `[N, 3, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Result<Tensor<2>> {
-        let mut x = relu(self.stem.forward(x)?);
+        let mut x = self.stem.forward_activated(x, Activation::Relu)?;
         for stage in &self.stages {
             for block in stage {
                 x = block.forward(x)?;

@@ -3,7 +3,7 @@
 use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, activation::relu};
-use convbn::{ConvBn2d, Result};
+use convbn::{Activation, ConvBn2d, Result};
 
 use crate::layers::{conv_bn, global_avg_pool, linear, max_pool_3x3_s2};
 use crate::load::Naming;
@@ -27,10 +27,12 @@ impl Block {
             Some(d) => d.forward(x.clone())?,
             None => x.clone(),
         };
-        let mut y = relu(self.conv1.forward(x)?);
-        y = self.conv2.forward(y)?;
+        let mut y = self.conv1.forward_activated(x, Activation::Relu)?;
         if let Some(conv3) = &self.conv3 {
-            y = conv3.forward(relu(y))?;
+            y = self.conv2.forward_activated(y, Activation::Relu)?;
+            y = conv3.forward(y)?;
+        } else {
+            y = self.conv2.forward(y)?;
         }
         Ok(relu(y + shortcut))
     }
@@ -136,7 +138,7 @@ impl ResNet {
 
     /// Logits `[N, classes]` for images `[N, 3, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Result<Tensor<2>> {
-        let mut x = max_pool_3x3_s2(relu(self.conv1.forward(x)?));
+        let mut x = max_pool_3x3_s2(self.conv1.forward_activated(x, Activation::Relu)?);
         for stage in &self.layers {
             for block in stage {
                 x = block.forward(x)?;

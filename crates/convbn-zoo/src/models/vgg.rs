@@ -3,7 +3,7 @@
 use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, activation::relu};
-use convbn::{ConvBn2d, Result};
+use convbn::{Activation, ConvBn2d, Result};
 
 use crate::layers::{config, linear, max_pool_2x2};
 use crate::load::Naming;
@@ -73,7 +73,7 @@ impl Vgg {
     pub fn forward(&self, x: Tensor<4>) -> Result<Tensor<2>> {
         let mut x = x;
         for (conv, pool) in self.convs.iter().zip(&self.pool_after) {
-            x = relu(conv.forward(x)?);
+            x = conv.forward_activated(x, Activation::Relu)?;
             if *pool {
                 x = max_pool_2x2(x);
             }

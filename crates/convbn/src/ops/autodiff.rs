@@ -1,7 +1,11 @@
-//! The fused Tune op on autodiff backends: one graph node, backward keeps only `X`.
+//! The fused Tune op (and Deploy's conv+activation) on autodiff backends: one graph node whose
+//! backward keeps only `X`, and the output when an activation is fused.
 //!
-//! Forward: `Z = conv(X, W') + b'` (see [`crate::fold`]). Backward, given `G = dL/dZ`, with
-//! `W'`, `s`, `b - mean` recomputed from the parameters:
+//! Forward: `Z = conv(X, W') + b'` (see [`crate::fold`]; Deploy's op has no fold:
+//! `W' = W`, `b' = b`), then `A = act(Z)` when an activation is fused. Backward:
+//! `G = dL/dZ` is `dL/dA` masked by the activation's derivative, read off the kept output `A`
+//! (the next layer's input, so it costs nothing extra); then, with `W'`, `s`, `b - mean`
+//! recomputed from the parameters:
 //!
 //! ```text
 //! dX     = conv_x_backward(X, W', G)
@@ -19,57 +23,75 @@ use burn::backend::tensor::FloatTensor;
 use burn::tensor::Shape;
 use burn_autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn_autodiff::grads::Gradients;
-use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_autodiff::ops::{Backward, NodeGuard, Ops, OpsKind};
 use burn_autodiff::{Autodiff, NodeId};
 
 use super::TuneConvOps;
+use crate::activation::Activation;
 use crate::fold::{BnParams, fold_primitives};
 use crate::geometry::{
     ConvGeometry, conv_weight_backward, conv_x_backward_from_shape, per_channel, sum_per_channel,
 };
 
 /// What the backward keeps: `X` (through the checkpointer, only when a parameter needs a
-/// gradient), its shape, and handles to the parameters.
+/// gradient), its shape, handles to the parameters, and the output when an activation is
+/// fused.
 #[derive(Debug, Clone)]
-struct TuneState<B: Backend> {
+struct FusedState<B: Backend> {
     /// X, kept only when W or gamma needs a gradient (`dW'` needs X; `dX` does not).
     x: Option<NodeId>,
     /// Shape of X, for `dX` without X.
     x_shape: Shape,
     weight: FloatTensor<B>,
-    bn: BnParams<B>,
+    /// The BN to fold into `weight` (Tune), or none (Deploy).
+    bn: Option<BnParams<B>>,
     geometry: ConvGeometry,
+    activation: Activation,
+    /// The op's output `A`, kept when an activation is fused (shared with the next layer).
+    output: Option<FloatTensor<B>>,
 }
 
+/// Backward of the fused op; parents `[x, weight, bias]` (Deploy) or
+/// `[x, weight, bias, gamma, beta]` (Tune).
 #[derive(Debug)]
-struct TuneConvBackward;
+struct FusedConvBackward;
 
-impl<B: Backend> Backward<B, 5> for TuneConvBackward {
-    type State = TuneState<B>;
+impl<B: Backend, const N: usize> Backward<B, N> for FusedConvBackward {
+    type State = FusedState<B>;
 
     fn backward(
         self,
-        ops: Ops<Self::State, 5>,
+        ops: Ops<Self::State, N>,
         grads: &mut Gradients,
         checkpointer: &mut Checkpointer,
     ) {
-        let [node_x, node_weight, node_bias, node_gamma, node_beta] = ops.parents;
+        let parent = |i: usize| ops.parents.get(i).cloned().flatten();
+        let [node_x, node_weight, node_bias, node_gamma, node_beta] = [0, 1, 2, 3, 4].map(parent);
         let grad = grads.consume::<B>(&ops.node);
-        let TuneState {
+        let FusedState {
             x,
             x_shape,
             weight,
             bn,
             geometry,
+            activation,
+            output,
         } = ops.state;
+        let grad = match output {
+            Some(output) => activation.backward::<B>(output, grad),
+            None => grad,
+        };
         let x = x.map(|x| checkpointer.retrieve_node_output::<FloatTensor<B>>(x));
         let rank = weight.shape().num_dims();
-        let folded = fold_primitives::<B>(weight.clone(), bn);
+        let folded = bn.map(|bn| fold_primitives::<B>(weight.clone(), bn));
+        let effective_weight = folded
+            .as_ref()
+            .map_or_else(|| weight.clone(), |f| f.weight.clone());
 
         if let Some(node) = node_x {
             let dx = conv_x_backward_from_shape::<B>(
                 x_shape,
-                folded.weight.clone(),
+                effective_weight.clone(),
                 grad.clone(),
                 &geometry,
             );
@@ -80,8 +102,8 @@ impl<B: Backend> Backward<B, 5> for TuneConvBackward {
         let d_bias_folded = needs_bias_grad.then(|| sum_per_channel::<B>(grad.clone()));
 
         if let (Some(x), true) = (x, node_weight.is_some() || node_gamma.is_some()) {
-            let d_weight_folded = conv_weight_backward::<B>(x, folded.weight, grad, &geometry);
-            if let Some(node) = node_gamma {
+            let d_weight_folded = conv_weight_backward::<B>(x, effective_weight, grad, &geometry);
+            if let (Some(node), Some(folded)) = (node_gamma, &folded) {
                 let out_channels = weight.shape()[0];
                 let per_weight = B::float_mul(d_weight_folded.clone(), weight);
                 let per_weight = B::float_reshape(
@@ -97,24 +119,79 @@ impl<B: Backend> Backward<B, 5> for TuneConvBackward {
                 let d_bias_folded = d_bias_folded
                     .clone()
                     .expect("computed when gamma is tracked");
-                let d_scale =
-                    B::float_add(d_scale, B::float_mul(d_bias_folded, folded.centered_bias));
-                grads.register::<B>(node.id, B::float_mul(d_scale, folded.inv_std));
+                let d_scale = B::float_add(
+                    d_scale,
+                    B::float_mul(d_bias_folded, folded.centered_bias.clone()),
+                );
+                grads.register::<B>(node.id, B::float_mul(d_scale, folded.inv_std.clone()));
             }
             if let Some(node) = node_weight {
-                let scale = per_channel::<B>(folded.scale.clone(), rank, 0);
-                grads.register::<B>(node.id, B::float_mul(d_weight_folded, scale));
+                let d_weight = match &folded {
+                    Some(f) => B::float_mul(
+                        d_weight_folded,
+                        per_channel::<B>(f.scale.clone(), rank, 0),
+                    ),
+                    None => d_weight_folded,
+                };
+                grads.register::<B>(node.id, d_weight);
             }
         }
 
         if let Some(d_bias_folded) = d_bias_folded {
             if let Some(node) = node_bias {
-                grads.register::<B>(node.id, B::float_mul(d_bias_folded.clone(), folded.scale));
+                let d_bias = match &folded {
+                    Some(f) => B::float_mul(d_bias_folded.clone(), f.scale.clone()),
+                    None => d_bias_folded.clone(),
+                };
+                grads.register::<B>(node.id, d_bias);
             }
             if let Some(node) = node_beta {
                 grads.register::<B>(node.id, d_bias_folded);
             }
         }
+    }
+}
+
+/// Record the fused op on the graph with parents `guards` (`x` first, `weight` second), or run
+/// it untracked. `forward` computes the inner backend's output from `(x, weight)`.
+#[allow(clippy::too_many_arguments)]
+fn record<B: Backend, C: CheckpointStrategy, const N: usize>(
+    guards: [NodeGuard; N],
+    x: FloatTensor<Autodiff<B, C>>,
+    weight: FloatTensor<Autodiff<B, C>>,
+    keep_x: bool,
+    bn: Option<BnParams<B>>,
+    geometry: ConvGeometry,
+    activation: Activation,
+    forward: impl FnOnce(FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B>,
+) -> FloatTensor<Autodiff<B, C>> {
+    match FusedConvBackward
+        .prepare::<C>(guards)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(mut prep) => {
+            // Frozen parameters (adversarial attacks, frozen backbones): dX needs only
+            // W', recomputed from the parameters, so X is not kept at all.
+            let x_state = keep_x.then(|| prep.checkpoint(&x));
+            let x_shape = x.primitive().shape();
+            let weight = weight.into_primitive();
+            let out = forward(x.into_primitive(), weight.clone());
+            // A clone of a backend tensor shares its storage: keeping the output costs
+            // nothing while the next layer keeps it as its input.
+            let output = (activation != Activation::Identity).then(|| out.clone());
+            let state = FusedState {
+                x: x_state,
+                x_shape,
+                weight,
+                bn,
+                geometry,
+                activation,
+                output,
+            };
+            prep.finish(state, out)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(forward(x.into_primitive(), weight.into_primitive())),
     }
 }
 
@@ -129,6 +206,7 @@ impl<B: Backend + TuneConvOps, C: CheckpointStrategy> TuneConvOps for Autodiff<B
         running_var: FloatTensor<Self>,
         eps: f64,
         geometry: ConvGeometry,
+        activation: Activation,
     ) -> FloatTensor<Self> {
         let guards = [
             x.node(),
@@ -147,46 +225,59 @@ impl<B: Backend + TuneConvOps, C: CheckpointStrategy> TuneConvOps for Autodiff<B
             var: running_var.into_primitive(),
             eps,
         };
-
-        // The inner backend's forward (fold + one conv); the folded weight is dropped here.
-        let forward = |x: FloatTensor<B>, weight: FloatTensor<B>, bn: BnParams<B>| {
+        let inner_bn = bn.clone();
+        let inner_geometry = geometry.clone();
+        // The inner backend's forward (fold + one conv); the folded weight is dropped there.
+        let forward = move |x: FloatTensor<B>, weight: FloatTensor<B>| {
             let some = |t: Option<FloatTensor<B>>| t.expect("all vectors are given to tune_conv");
             B::tune_conv(
                 x,
                 weight,
-                some(bn.bias),
-                some(bn.gamma),
-                some(bn.beta),
-                bn.mean,
-                bn.var,
+                some(inner_bn.bias),
+                some(inner_bn.gamma),
+                some(inner_bn.beta),
+                inner_bn.mean,
+                inner_bn.var,
                 eps,
-                geometry.clone(),
+                inner_geometry,
+                activation,
             )
         };
-        match TuneConvBackward
-            .prepare::<C>(guards)
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                // Frozen parameters (adversarial attacks, frozen backbones): dX needs only
-                // W', recomputed from the parameters, so X is not kept at all.
-                let x_state = keep_x.then(|| prep.checkpoint(&x));
-                let x_shape = x.primitive().shape();
-                let weight = weight.into_primitive();
-                let out = forward(x.into_primitive(), weight.clone(), bn.clone());
-                let state = TuneState {
-                    x: x_state,
-                    x_shape,
-                    weight,
-                    bn,
-                    geometry,
-                };
-                prep.finish(state, out)
-            }
-            OpsKind::UnTracked(prep) => {
-                prep.finish(forward(x.into_primitive(), weight.into_primitive(), bn))
-            }
-        }
+        record::<B, C, 5>(
+            guards,
+            x,
+            weight,
+            keep_x,
+            Some(bn),
+            geometry,
+            activation,
+            forward,
+        )
+    }
+
+    fn conv_activation(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        geometry: ConvGeometry,
+        activation: Activation,
+    ) -> FloatTensor<Self> {
+        let guards = [x.node(), weight.node(), bias.node()];
+        let keep_x = weight.is_tracked();
+        let inner_bias = bias.into_primitive();
+        let inner_geometry = geometry.clone();
+        let forward = move |x: FloatTensor<B>, weight: FloatTensor<B>| {
+            B::conv_activation(x, weight, inner_bias, inner_geometry, activation)
+        };
+        record::<B, C, 3>(
+            guards,
+            x,
+            weight,
+            keep_x,
+            None,
+            geometry,
+            activation,
+            forward,
+        )
     }
 }

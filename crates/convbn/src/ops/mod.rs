@@ -1,10 +1,11 @@
 //! The fused Tune convolution as a burn backend extension.
 //!
-//! [`TuneConvOps::tune_conv`] computes `conv(X, W') + b'` with `W'`, `b'` folded on the fly
+//! [`TuneConvOps::tune_conv`] computes `A(conv(X, W') + b')` with `W'`, `b'` folded on the fly
 //! (see [`crate::fold`]). On plain backends the default body composes backend operations. On
 //! autodiff backends ([`autodiff`]) it is one graph node with its own backward that keeps only
 //! `X` (plus references to the parameters, which are alive anyway) and recomputes `W'` during
-//! backward, so Tune retains no more activation memory than Deploy.
+//! backward, so Tune retains no more activation memory than Deploy. A fused activation `A`
+//! (ReLU, ReLU6) takes its mask from the op's output, which the next layer keeps anyway.
 
 mod autodiff;
 mod backends;
@@ -12,6 +13,7 @@ mod backends;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, backend_extension};
 
+use crate::activation::Activation;
 use crate::fold::{BnParams, fold_primitives};
 use crate::geometry::{ConvGeometry, conv};
 
@@ -22,13 +24,15 @@ use crate::geometry::{ConvGeometry, conv};
     Autodiff,
 )]
 pub trait TuneConvOps: Backend {
-    /// `conv(x, W') + b'`, with `W' = W*s`, `b' = (b-mean)*s + beta`, `s = gamma/sqrt(var+eps)`.
+    /// `A(conv(x, W') + b')`, with `W' = W*s`, `b' = (b-mean)*s + beta`,
+    /// `s = gamma/sqrt(var+eps)` and `A` the fused `activation`.
     ///
     /// Shapes: `x` `[N, C_in, ...]`, `weight` `[C_out, C_in/groups, k...]`, every vector
     /// `[C_out]`; rank 3, 4 or 5 as given by `geometry`. A block without conv bias passes zeros,
     /// a non-affine one ones and zeros, as untracked constants. Gradients (on autodiff backends)
     /// flow to the tracked ones of `x`, `weight`, `bias`, `gamma` and `beta`; the running
-    /// statistics are constants.
+    /// statistics are constants. With an activation, the autodiff backward takes the
+    /// activation's mask from the op's output (see [`Activation`]).
     #[allow(clippy::too_many_arguments)]
     fn tune_conv(
         x: FloatTensor<Self>,
@@ -40,6 +44,7 @@ pub trait TuneConvOps: Backend {
         running_var: FloatTensor<Self>,
         eps: f64,
         geometry: ConvGeometry,
+        activation: Activation,
     ) -> FloatTensor<Self> {
         let bn = BnParams {
             bias: Some(bias),
@@ -50,6 +55,21 @@ pub trait TuneConvOps: Backend {
             eps,
         };
         let folded = fold_primitives::<Self>(weight, bn);
-        conv::<Self>(x, folded.weight, Some(folded.bias), &geometry)
+        activation.forward::<Self>(conv::<Self>(x, folded.weight, Some(folded.bias), &geometry))
+    }
+
+    /// `A(conv(x, weight) + bias)`: Deploy mode's conv with the same fused activation.
+    ///
+    /// On autodiff backends one graph node keeping `X` (only when `weight` needs a gradient)
+    /// and the output (for the activation's mask), like [`tune_conv`](Self::tune_conv)
+    /// without the fold; so Deploy and Tune keep the same tensors.
+    fn conv_activation(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        geometry: ConvGeometry,
+        activation: Activation,
+    ) -> FloatTensor<Self> {
+        activation.forward::<Self>(conv::<Self>(x, weight, Some(bias), &geometry))
     }
 }
