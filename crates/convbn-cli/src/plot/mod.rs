@@ -1,8 +1,10 @@
 //! PNG charts drawn with plotters and an embedded font (DejaVu Sans), so they render the same
 //! on machines without system fonts.
 
+pub mod bench;
 pub mod curves;
 pub mod histogram;
+pub mod lines;
 
 use std::sync::Once;
 
@@ -22,12 +24,15 @@ pub fn init_font() {
 
 /// Colour of the `i`-th series (colour-blind-safe palette).
 pub fn color(i: usize) -> RGBColor {
-    const PALETTE: [RGBColor; 5] = [
+    const PALETTE: [RGBColor; 8] = [
         RGBColor(0, 114, 178),
         RGBColor(213, 94, 0),
         RGBColor(0, 158, 115),
         RGBColor(204, 121, 167),
         RGBColor(86, 180, 233),
+        RGBColor(230, 159, 0),
+        RGBColor(0, 0, 0),
+        RGBColor(120, 120, 120),
     ];
     PALETTE[i % PALETTE.len()]
 }

@@ -127,10 +127,9 @@ impl<B: Backend, const N: usize> Backward<B, N> for FusedConvBackward {
             }
             if let Some(node) = node_weight {
                 let d_weight = match &folded {
-                    Some(f) => B::float_mul(
-                        d_weight_folded,
-                        per_channel::<B>(f.scale.clone(), rank, 0),
-                    ),
+                    Some(f) => {
+                        B::float_mul(d_weight_folded, per_channel::<B>(f.scale.clone(), rank, 0))
+                    }
                     None => d_weight_folded,
                 };
                 grads.register::<B>(node.id, d_weight);
@@ -191,7 +190,9 @@ fn record<B: Backend, C: CheckpointStrategy, const N: usize>(
             };
             prep.finish(state, out)
         }
-        OpsKind::UnTracked(prep) => prep.finish(forward(x.into_primitive(), weight.into_primitive())),
+        OpsKind::UnTracked(prep) => {
+            prep.finish(forward(x.into_primitive(), weight.into_primitive()))
+        }
     }
 }
 
@@ -270,14 +271,7 @@ impl<B: Backend + TuneConvOps, C: CheckpointStrategy> TuneConvOps for Autodiff<B
             B::conv_activation(x, weight, inner_bias, inner_geometry, activation)
         };
         record::<B, C, 3>(
-            guards,
-            x,
-            weight,
-            keep_x,
-            None,
-            geometry,
-            activation,
-            forward,
+            guards, x, weight, keep_x, None, geometry, activation, forward,
         )
     }
 }

@@ -1,0 +1,237 @@
+//! `convbn bench`: memory and time of a training step of zoo models in every mode, across batch
+//! sizes and input sizes, optionally side by side with PyTorch.
+//!
+//! - Memory: each (model, mode, batch, size) runs in a process of its own
+//!   ([`worker`]: `convbn bench-worker`), so that one mode's peak cannot hide another's.
+//! - Time: the modes' models live in this process and take turns step by step (and PyTorch's,
+//!   through a [`pytorch::Session`]), so that machine noise hits all alike; medians are
+//!   reported.
+
+pub mod output;
+pub mod pytorch;
+mod rss;
+mod step;
+pub mod worker;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use convbn::Mode;
+use convbn_zoo::Architecture;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use self::output::{Framework, Row};
+use self::step::{Workload, build, step};
+use crate::device::training_device;
+
+/// Output format of `convbn bench`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BenchFormat {
+    /// Human-readable table with ratios.
+    Table,
+    /// One line per row, comma-separated, with a header.
+    Csv,
+    /// A JSON array: one object per (framework, model, mode, batch, size).
+    Json,
+}
+
+/// What to measure.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Architectures, comma-separated (see `convbn inspect --help` for names).
+    #[arg(long, value_delimiter = ',', default_value = "resnet50,mobilenet_v2")]
+    models: Vec<Architecture>,
+    /// Modes, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "train,eval,tune,deploy")]
+    modes: Vec<Mode>,
+    /// Batch sizes, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "8")]
+    batch: Vec<usize>,
+    /// Input heights (= widths), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "224")]
+    size: Vec<usize>,
+    /// Timed steps per mode (medians are reported).
+    #[arg(long, default_value_t = 5)]
+    steps: usize,
+    /// Untimed warm-up steps per mode before the timed ones.
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = BenchFormat::Table)]
+    format: BenchFormat,
+    /// Folder for `bench.json` and the charts (`bench_MODEL.png`).
+    #[arg(long, default_value = "runs/bench")]
+    out: PathBuf,
+    /// Also run PyTorch (eager, CPU) on the same models, shapes and steps, interleaved.
+    #[arg(long)]
+    compare_pytorch: bool,
+    /// Python with torch and torchvision (default: `$CONVBN_PYTHON`, then the one
+    /// `bench/setup_pytorch.sh` installs, then `python3`).
+    #[arg(long)]
+    python: Option<PathBuf>,
+}
+
+/// PyTorch's name for `mode` (the reference script knows train, eval, tune and deploy).
+fn pytorch_mode(mode: Mode) -> String {
+    mode.to_string()
+}
+
+/// Run the whole benchmark.
+pub fn run(args: Args) -> Result<()> {
+    if args.models.is_empty() || args.modes.is_empty() {
+        bail!("--models and --modes must name at least one each");
+    }
+    if args.steps == 0 {
+        bail!("--steps must be at least 1");
+    }
+    if let Some(bad) = args.batch.iter().chain(&args.size).find(|&&v| v == 0) {
+        bail!("--batch and --size must be positive (got {bad})");
+    }
+    let python = args
+        .compare_pytorch
+        .then(|| pytorch::python(args.python.clone()));
+    if let Some(python) = &python {
+        let versions = pytorch::probe(python)?;
+        eprintln!(
+            "PyTorch reference: {} (torch, torchvision {versions})",
+            python.display()
+        );
+    }
+    let mut workloads = Vec::new();
+    for &arch in &args.models {
+        for &batch in &args.batch {
+            for &size in &args.size {
+                workloads.push(Workload { arch, batch, size });
+            }
+        }
+    }
+    let modes = &args.modes;
+    let pt_modes: Vec<String> = modes.iter().map(|&m| pytorch_mode(m)).collect();
+    let steps_per_workload = (args.warmup + args.steps) as u64;
+    let with_pt = |w: &Workload| python.is_some() && in_torchvision(w.arch);
+    let total: u64 = workloads
+        .iter()
+        .map(|w| {
+            let k = if with_pt(w) { 2 } else { 1 } * modes.len() as u64;
+            k + k * steps_per_workload
+        })
+        .sum();
+    let bar = progress(total);
+    let device = training_device();
+    let mut rows = Vec::new();
+    for &w in &workloads {
+        let label = format!("{} batch {} {}x{}", w.arch, w.batch, w.size, w.size);
+        // Memory, one process per mode.
+        let mut ours = Vec::new();
+        for &mode in modes {
+            bar.set_message(format!("{label}: memory, {mode}"));
+            ours.push((mode, spawn_worker(w, mode)?));
+            bar.inc(1);
+        }
+        let mut theirs = Vec::new();
+        if with_pt(&w) {
+            let python = python.as_ref().expect("checked");
+            for mode in &pt_modes {
+                bar.set_message(format!("{label}: memory, PyTorch {mode}"));
+                theirs.push(pytorch::memory(python, w, mode)?);
+                bar.inc(1);
+            }
+        } else if python.is_some() {
+            bar.println(format!(
+                "note: torchvision has no {}; PyTorch is skipped for it",
+                w.arch
+            ));
+        }
+        // Time, modes interleaved step by step.
+        bar.set_message(format!("{label}: building models"));
+        let models = modes
+            .iter()
+            .map(|&mode| build(w.arch, mode, &device))
+            .collect::<Result<Vec<_>>>()?;
+        let mut session = match (&python, with_pt(&w)) {
+            (Some(python), true) => Some(pytorch::Session::start(python, w, &pt_modes)?),
+            _ => None,
+        };
+        let mut our_ms = vec![Vec::new(); modes.len()];
+        let mut their_ms = vec![Vec::new(); pt_modes.len()];
+        for i in 0..args.warmup + args.steps {
+            let phase = if i < args.warmup { "warm-up" } else { "timing" };
+            bar.set_message(format!("{label}: {phase} step {}", i + 1));
+            for (m, model) in models.iter().enumerate() {
+                let cost = step(model, w, &device)?;
+                if i >= args.warmup {
+                    our_ms[m].push(cost.step_ms);
+                }
+                bar.inc(1);
+            }
+            if let Some(session) = session.as_mut() {
+                for (m, mode) in pt_modes.iter().enumerate() {
+                    let ms = session.step(mode)?;
+                    if i >= args.warmup {
+                        their_ms[m].push(ms);
+                    }
+                    bar.inc(1);
+                }
+            }
+        }
+        drop(session);
+        for ((mode, mem), ms) in ours.into_iter().zip(our_ms) {
+            rows.push(Row::new(Framework::Convbn, w, &mode.to_string(), ms).with_ours(mem));
+        }
+        for ((mode, mem), ms) in pt_modes.iter().zip(theirs).zip(their_ms) {
+            rows.push(Row::new(Framework::Pytorch, w, mode, ms).with_pytorch(mem));
+        }
+    }
+    bar.finish_and_clear();
+    output::print(&rows, args.format)?;
+    output::save(&rows, &args.out)?;
+    if args.format == BenchFormat::Table {
+        println!(
+            "\nwrote {} and charts bench_MODEL.png",
+            args.out.join("bench.json").display()
+        );
+    }
+    Ok(())
+}
+
+/// Whether the PyTorch reference can build this architecture (torchvision has it).
+fn in_torchvision(arch: Architecture) -> bool {
+    arch != Architecture::EfficientNetLite0
+}
+
+/// Measure one mode's memory in a child `convbn bench-worker`.
+fn spawn_worker(w: Workload, mode: Mode) -> Result<worker::Memory> {
+    let exe = std::env::current_exe().context("locating the convbn binary")?;
+    let out = Command::new(exe)
+        .args(["bench-worker", "--model", w.arch.name(), "--mode"])
+        .arg(mode.to_string())
+        .args([
+            "--batch",
+            &w.batch.to_string(),
+            "--size",
+            &w.size.to_string(),
+        ])
+        .output()
+        .context("starting the memory worker")?;
+    if !out.status.success() {
+        bail!(
+            "measuring {} {mode} at batch {} size {} failed: {}",
+            w.arch,
+            w.batch,
+            w.size,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    serde_json::from_slice(&out.stdout).context("reading the memory worker's answer")
+}
+
+fn progress(total: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} (eta {eta}) {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}

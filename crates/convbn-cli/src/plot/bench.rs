@@ -1,0 +1,93 @@
+//! `convbn bench` charts (the paper's Figure 3): retained memory and step time against batch
+//! size and against input size, one line per (framework, mode).
+
+use std::path::Path;
+
+use anyhow::Result;
+use plotters::prelude::*;
+
+use super::lines::panel;
+use super::{err, init_font};
+use crate::commands::bench::output::{Framework, Row};
+
+/// One series per (framework, mode): points `(x, y)` for rows passing `keep`.
+fn series(
+    rows: &[&Row],
+    keep: impl Fn(&Row) -> bool,
+    x: impl Fn(&Row) -> f64,
+    y: impl Fn(&Row) -> f64,
+) -> Vec<(String, Vec<(f64, f64)>)> {
+    let mut out: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    for r in rows.iter().filter(|r| keep(r)) {
+        let name = match r.framework {
+            Framework::Convbn => r.mode.clone(),
+            Framework::Pytorch => format!("PyTorch {}", r.mode),
+        };
+        match out.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, points)) => points.push((x(r), y(r))),
+            None => out.push((name, vec![(x(r), y(r))])),
+        }
+    }
+    for (_, points) in &mut out {
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    out
+}
+
+/// Draw the 2x2 chart of one model's rows into a PNG at `path`.
+pub fn draw(rows: &[&Row], path: &Path) -> Result<()> {
+    let Some(first) = rows.first() else {
+        return Ok(());
+    };
+    init_font();
+    let max_size = rows.iter().map(|r| r.size).max().unwrap_or(0);
+    let max_batch = rows.iter().map(|r| r.batch).max().unwrap_or(0);
+    let root = BitMapBackend::new(path, (1400, 1000)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let title = format!(
+        "{}: one training step (forward + backward), by mode",
+        first.model
+    );
+    let root = root.titled(&title, ("sans-serif", 26)).map_err(err)?;
+    let panels = root.split_evenly((2, 2));
+    let mb = |r: &Row| r.retained_bytes as f64 / 1e6;
+    let ms = |r: &Row| r.step_ms_median;
+    let at_size = |r: &Row| r.size == max_size;
+    let at_batch = |r: &Row| r.batch == max_batch;
+    let batch = |r: &Row| r.batch as f64;
+    let size = |r: &Row| r.size as f64;
+    panel(
+        &panels[0],
+        &format!("memory kept for backward, {max_size}x{max_size}"),
+        "batch size",
+        "MB retained after forward",
+        &series(rows, at_size, batch, mb),
+        true,
+    )?;
+    panel(
+        &panels[1],
+        &format!("step time, {max_size}x{max_size}"),
+        "batch size",
+        "ms (median)",
+        &series(rows, at_size, batch, ms),
+        true,
+    )?;
+    panel(
+        &panels[2],
+        &format!("memory kept for backward, batch {max_batch}"),
+        "input size (pixels per side)",
+        "MB retained after forward",
+        &series(rows, at_batch, size, mb),
+        true,
+    )?;
+    panel(
+        &panels[3],
+        &format!("step time, batch {max_batch}"),
+        "input size (pixels per side)",
+        "ms (median)",
+        &series(rows, at_batch, size, ms),
+        true,
+    )?;
+    root.present().map_err(err)?;
+    Ok(())
+}
