@@ -1,16 +1,19 @@
 //! The activation that may follow a ConvBN block, fused into Tune mode's op.
 
-use burn::backend::Backend;
-use burn::backend::tensor::FloatTensor;
+use burn::backend::tensor::{BoolTensor, FloatTensor};
+use burn::backend::{Backend, Dispatch, TensorMetadata, get_or_init_device_settings};
 use burn::tensor::Tensor;
+
+use crate::ops::TuneConvOps;
 
 /// An element-wise activation applied to a block's output: `A(BN(conv(X, W) + b))`.
 ///
-/// In Tune mode the activation runs inside the fused op ([`ConvBn::forward_activated`]), whose
-/// backward takes the activation's mask from its *output* `A(Z)`: that output is the next
-/// layer's input, kept anyway, so the block keeps no separate copy of `Z` for the activation.
-/// Gradients equal Eval's except where `Z` is exactly at a kink (`Z = 0`, or `Z = 6` for
-/// ReLU6), where burn's `clamp` passes the gradient and the output cannot tell.
+/// In Tune and Deploy mode the activation runs inside the block's conv node
+/// ([`ConvBn::forward_activated`]); elsewhere ([`apply`](Self::apply)) it is a node of its
+/// own. Either way its backward takes the mask from the *output* `A(Z)`: that output is the
+/// next layer's input, kept anyway, so no separate copy of `Z` is kept for the activation.
+/// Gradients are zero where `A(Z)` is at a bound (`Z <= 0`, and `Z >= 6` for ReLU6), as for
+/// burn's `relu`; burn's `clamp` would pass the gradient at exactly `Z = 0` or `Z = 6`.
 ///
 /// [`ConvBn::forward_activated`]: crate::ConvBn::forward_activated
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -26,12 +29,15 @@ pub enum Activation {
 
 impl Activation {
     /// Apply the activation to a tensor of any backend (differentiable on autodiff devices).
+    ///
+    /// On autodiff devices the backward keeps the output `A(z)`, not `z`: the output is the
+    /// next layer's input, kept anyway, so the activation keeps nothing of its own (burn's
+    /// `relu` keeps its input instead; PyTorch reaches the same with in-place ReLU).
     pub fn apply<const R: usize>(self, z: Tensor<R>) -> Tensor<R> {
-        match self {
-            Activation::Identity => z,
-            Activation::Relu => burn::tensor::activation::relu(z),
-            Activation::Relu6 => z.clamp(0.0, 6.0),
-        }
+        Tensor::from_dispatch(<Dispatch as TuneConvOps>::fused_activation(
+            z.into_dispatch(),
+            self,
+        ))
     }
 
     /// Apply the activation to a backend primitive.
@@ -41,6 +47,29 @@ impl Activation {
             Activation::Relu => B::relu(z),
             Activation::Relu6 => B::float_clamp(z, 0.0.into(), 6.0.into()),
         }
+    }
+
+    /// Where the activation passes gradients, from its output `A`: one byte per element, for
+    /// when the output itself is not kept by anyone else (frozen parameters).
+    pub(crate) fn mask<B: Backend>(self, output: FloatTensor<B>) -> Option<BoolTensor<B>> {
+        let dtype = get_or_init_device_settings::<B>(&output.device()).bool_dtype;
+        match self {
+            Activation::Identity => None,
+            Activation::Relu => Some(B::float_greater_elem(output, 0.0.into(), dtype)),
+            Activation::Relu6 => {
+                let above = B::float_greater_elem(output.clone(), 0.0.into(), dtype);
+                let below = B::float_lower_elem(output, 6.0.into(), dtype);
+                Some(B::bool_and(above, below))
+            }
+        }
+    }
+
+    /// `dL/dZ` from `dL/dA` and the [`mask`](Self::mask) of the output.
+    pub(crate) fn backward_masked<B: Backend>(
+        mask: BoolTensor<B>,
+        grad: FloatTensor<B>,
+    ) -> FloatTensor<B> {
+        B::float_mask_fill(grad, B::bool_not(mask), 0.0.into())
     }
 
     /// `dL/dZ` from `dL/dA` and the activation's output `A = A(Z)`.

@@ -6,7 +6,7 @@ use burn::tensor::Tensor;
 
 use crate::activation::Activation;
 use crate::fold::fold;
-use crate::geometry::{ConvGeometry, conv};
+use crate::geometry::ConvGeometry;
 use crate::ops::TuneConvOps;
 use crate::validate::statistics_problem;
 use crate::{ConvBnError, Mode, Result};
@@ -174,16 +174,7 @@ impl<const R: usize> ConvBn<R> {
         let bias = self.bias.as_ref().map(|b| b.val());
         let z = match mode {
             Mode::Deploy => {
-                let bias =
-                    bias.unwrap_or_else(|| Tensor::zeros([self.options.out_channels], &x.device()));
-                let out = <Dispatch as TuneConvOps>::conv_activation(
-                    x.into_dispatch(),
-                    self.weight.val().into_dispatch(),
-                    bias.into_dispatch(),
-                    self.options.geometry.clone(),
-                    activation,
-                );
-                return Ok(Tensor::from_dispatch(out));
+                return Ok(self.conv(x, self.weight.val(), bias, activation));
             }
             Mode::Tune => {
                 let device = x.device();
@@ -205,7 +196,7 @@ impl<const R: usize> ConvBn<R> {
                 return Ok(Tensor::from_dispatch(out));
             }
             Mode::Eval => {
-                let y = self.conv(x, self.weight.val(), bias);
+                let y = self.conv(x, self.weight.val(), bias, Activation::Identity);
                 let device = y.device();
                 let (gamma, beta) = self.affine_or_identity(&device);
                 burn::tensor::module::batch_norm(
@@ -223,7 +214,7 @@ impl<const R: usize> ConvBn<R> {
     }
 
     fn forward_train(&self, x: Tensor<R>, bias: Option<Tensor<1>>) -> Result<Tensor<R>> {
-        let y = self.conv(x, self.weight.val(), bias);
+        let y = self.conv(x, self.weight.val(), bias, Activation::Identity);
         let dims = y.dims();
         let per_channel = dims.iter().product::<usize>() / dims[1];
         if per_channel < 2 {
@@ -248,12 +239,23 @@ impl<const R: usize> ConvBn<R> {
         Ok(out.output)
     }
 
-    fn conv(&self, x: Tensor<R>, weight: Tensor<R>, bias: Option<Tensor<1>>) -> Tensor<R> {
-        Tensor::from_dispatch(conv::<Dispatch>(
+    /// `activation(conv(x, weight) + bias)` as one node ([`TuneConvOps::conv_activation`]):
+    /// keeps `X` and the weight handle like burn's `conv`, and computes the weight gradient
+    /// with the same kernel as Tune's op, so that every mode's convolution costs the same.
+    fn conv(
+        &self,
+        x: Tensor<R>,
+        weight: Tensor<R>,
+        bias: Option<Tensor<1>>,
+        activation: Activation,
+    ) -> Tensor<R> {
+        let bias = bias.unwrap_or_else(|| Tensor::zeros([self.options.out_channels], &x.device()));
+        Tensor::from_dispatch(<Dispatch as TuneConvOps>::conv_activation(
             x.into_dispatch(),
             weight.into_dispatch(),
-            bias.map(Tensor::into_dispatch),
-            &self.options.geometry,
+            bias.into_dispatch(),
+            self.options.geometry.clone(),
+            activation,
         ))
     }
 

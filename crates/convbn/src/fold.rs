@@ -64,9 +64,28 @@ pub(crate) fn scale(gamma: Option<Tensor<1>>, var: Tensor<1>, eps: f64) -> Tenso
     Tensor::from_dispatch(scale)
 }
 
+/// `W * s` with `s` broadcast over the output-channel axis, composed of backend operations
+/// (differentiable on autodiff backends).
+pub(crate) fn scale_weight_composed<B: Backend>(
+    weight: FloatTensor<B>,
+    scale: FloatTensor<B>,
+) -> FloatTensor<B> {
+    let rank = weight.shape().num_dims();
+    B::float_mul(weight, per_channel::<B>(scale, rank, 0))
+}
+
 /// Fold BN into the convolution weight and bias, on any backend (differentiable when `B` is).
 pub(crate) fn fold_primitives<B: Backend>(weight: FloatTensor<B>, bn: BnParams<B>) -> Folded<B> {
-    let rank = weight.shape().num_dims();
+    fold_primitives_with::<B>(weight, bn, scale_weight_composed::<B>)
+}
+
+/// [`fold_primitives`] with the weight scaling `W' = W * s` done by `scale_weight` (a
+/// backend's fused kernel, see [`crate::ops::kernels`]).
+pub(crate) fn fold_primitives_with<B: Backend>(
+    weight: FloatTensor<B>,
+    bn: BnParams<B>,
+    scale_weight: impl FnOnce(FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B>,
+) -> Folded<B> {
     let (scale, inv_std) = scale_primitives::<B>(bn.gamma, bn.var, bn.eps);
     let centered_bias = match bn.bias {
         Some(bias) => B::float_sub(bias, bn.mean),
@@ -77,7 +96,7 @@ pub(crate) fn fold_primitives<B: Backend>(weight: FloatTensor<B>, bn: BnParams<B
         Some(beta) => B::float_add(shifted, beta),
         None => shifted,
     };
-    let weight = B::float_mul(weight, per_channel::<B>(scale.clone(), rank, 0));
+    let weight = scale_weight(weight, scale.clone());
     Folded {
         weight,
         bias,

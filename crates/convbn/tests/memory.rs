@@ -1,10 +1,10 @@
 //! Activation memory measured with a counting global allocator: for a stack of 4 ConvBN+ReLU
 //! blocks (64 channels, 56x56, batch 8) the bytes held after forward and before backward are,
-//! for Tune, at most 1.02x Deploy's and at most 0.45x Eval's (the ReLU is fused into Tune's
-//! and Deploy's conv node and reads its mask off the output, which the next block keeps
-//! anyway: Tune and Deploy keep one feature map per block, Eval three: X, the normalised conv
-//! output and the ReLU's input); with frozen parameters (input gradient only) Tune keeps less
-//! than 0.6x Eval and no more than Deploy (neither keeps X: dX needs only the weight).
+//! for Tune, at most 1.02x Deploy's and at most 0.55x Eval's. The ReLU reads its mask off its
+//! output, which the next block keeps anyway, so Tune and Deploy keep one feature map per
+//! block (X) and Eval two (X and the normalised conv output). With frozen parameters (input
+//! gradient only) no mode keeps X (dX needs only the weight) and Tune and Deploy keep a
+//! one-byte mask per activation instead of its four-byte output: at most 0.5x Eval.
 //!
 //! This file holds a single test so that no other test allocates concurrently.
 
@@ -32,10 +32,19 @@ fn retained_with(mode: Mode, frozen: bool) -> (usize, usize) {
         let x = Tensor::<4>::random([8, 64, 56, 56], Distribution::Normal(0.0, 1.0), &device);
         if frozen { x.require_grad() } else { x }
     };
+    // Keep a handle on the input, as an attack does to read its gradient: without one, burn
+    // may drop the graph's saved state before backward (nothing would use it).
+    let step = || {
+        let x = input();
+        let handle = x.clone();
+        let cost = measure_step(x, |x| model.forward(x)).expect("step");
+        drop(handle);
+        cost
+    };
     // Warm up once (thread pools, lazily initialised state), then measure.
-    measure_step(input(), |x| model.forward(x)).expect("warm-up");
-    let a = measure_step(input(), |x| model.forward(x)).expect("step");
-    let b = measure_step(input(), |x| model.forward(x)).expect("step");
+    step();
+    let a = step();
+    let b = step();
     assert_eq!(
         a.retained_bytes, b.retained_bytes,
         "{mode}: retained bytes are deterministic"
@@ -71,19 +80,19 @@ fn tune_retains_no_more_than_deploy_and_much_less_than_eval() {
         "tune {tune} > 1.02 x deploy {deploy}"
     );
     assert!(
-        tune as f64 <= 0.45 * eval as f64,
-        "tune {tune} > 0.45 x eval {eval}"
+        tune as f64 <= 0.55 * eval as f64,
+        "tune {tune} > 0.55 x eval {eval}"
     );
 
-    // Frozen parameters, gradient for the input only (adversarial attacks): Tune's op needs
-    // only W' (recomputed) for dX and keeps no X at all.
+    // Frozen parameters, gradient for the input only (adversarial attacks): every mode's conv
+    // node needs only its weight (W' recomputed in Tune) for dX and keeps no X at all.
     let (eval_f, _) = retained_with(Mode::Eval, true);
     let (tune_f, _) = retained_with(Mode::Tune, true);
     let (deploy_f, _) = retained_with(Mode::Deploy, true);
     println!("frozen parameters, input gradient only:");
     println!("  eval {eval_f} B, tune {tune_f} B, deploy {deploy_f} B");
     assert!(
-        (tune_f as f64) < 0.6 * eval_f as f64 && (tune_f as f64) <= 1.02 * deploy_f as f64,
+        (tune_f as f64) <= 0.5 * eval_f as f64 && (tune_f as f64) <= 1.02 * deploy_f as f64,
         "frozen: tune {tune_f}, eval {eval_f}, deploy {deploy_f}"
     );
 }

@@ -2,7 +2,7 @@
 
 use burn::module::Module;
 use burn::nn::Linear;
-use burn::tensor::{Device, Tensor, activation::relu};
+use burn::tensor::{Device, Tensor};
 use convbn::{Activation, ConvBn2d, Result};
 
 use crate::layers::{conv_bn, global_avg_pool, linear};
@@ -29,7 +29,7 @@ impl ResBottleneck {
         };
         let y = self.a.forward_activated(x, Activation::Relu)?;
         let y = self.b.forward_activated(y, Activation::Relu)?;
-        Ok(relu(self.c.forward(y)? + shortcut))
+        Ok(Activation::Relu.apply(self.c.forward(y)? + shortcut))
     }
 }
 

@@ -2,7 +2,7 @@
 
 use burn::module::Module;
 use burn::nn::Linear;
-use burn::tensor::{Device, Tensor, activation::relu};
+use burn::tensor::{Device, Tensor};
 use convbn::{Activation, ConvBn2d, Result};
 
 use crate::layers::{conv_bn, global_avg_pool, linear, max_pool_3x3_s2};
@@ -34,7 +34,7 @@ impl Block {
         } else {
             y = self.conv2.forward(y)?;
         }
-        Ok(relu(y + shortcut))
+        Ok(Activation::Relu.apply(y + shortcut))
     }
 }
 

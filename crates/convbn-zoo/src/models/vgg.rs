@@ -2,7 +2,7 @@
 
 use burn::module::Module;
 use burn::nn::Linear;
-use burn::tensor::{Device, Tensor, activation::relu};
+use burn::tensor::{Device, Tensor};
 use convbn::{Activation, ConvBn2d, Result};
 
 use crate::layers::{config, linear, max_pool_2x2};
@@ -81,8 +81,8 @@ impl Vgg {
         let x = burn::tensor::module::adaptive_avg_pool2d(x, [7, 7]);
         let [n, c, h, w] = x.dims();
         let x = x.reshape([n, c * h * w]);
-        let x = relu(self.fc1.forward(x));
-        let x = relu(self.fc2.forward(x));
+        let x = Activation::Relu.apply(self.fc1.forward(x));
+        let x = Activation::Relu.apply(self.fc2.forward(x));
         Ok(self.fc3.forward(x))
     }
 

@@ -27,10 +27,11 @@ use burn_autodiff::ops::{Backward, NodeGuard, Ops, OpsKind};
 use burn_autodiff::{Autodiff, NodeId};
 
 use super::TuneConvOps;
+use super::kernels::FoldKernels;
 use crate::activation::Activation;
-use crate::fold::{BnParams, fold_primitives};
+use crate::fold::{BnParams, fold_primitives_with};
 use crate::geometry::{
-    ConvGeometry, conv_weight_backward, conv_x_backward_from_shape, per_channel, sum_per_channel,
+    ConvGeometry, conv, conv_weight_backward, conv_x_backward_from_shape, sum_per_channel,
 };
 
 /// What the backward keeps: `X` (through the checkpointer, only when a parameter needs a
@@ -47,8 +48,18 @@ struct FusedState<B: Backend> {
     bn: Option<BnParams<B>>,
     geometry: ConvGeometry,
     activation: Activation,
-    /// The op's output `A`, kept when an activation is fused (shared with the next layer).
-    output: Option<FloatTensor<B>>,
+    /// What the activation's backward needs, when one is fused.
+    kept: Option<Kept<B>>,
+}
+
+/// The fused activation's record of where it passes gradients.
+#[derive(Debug, Clone)]
+enum Kept<B: Backend> {
+    /// The output `A`: free while the next layer keeps it as its input (training).
+    Output(FloatTensor<B>),
+    /// A one-byte mask: with frozen parameters the next conv keeps no input, so keeping `A`
+    /// would cost four bytes per element.
+    Mask(burn::backend::tensor::BoolTensor<B>),
 }
 
 /// Backward of the fused op; parents `[x, weight, bias]` (Deploy) or
@@ -56,7 +67,7 @@ struct FusedState<B: Backend> {
 #[derive(Debug)]
 struct FusedConvBackward;
 
-impl<B: Backend, const N: usize> Backward<B, N> for FusedConvBackward {
+impl<B: FoldKernels, const N: usize> Backward<B, N> for FusedConvBackward {
     type State = FusedState<B>;
 
     fn backward(
@@ -75,15 +86,15 @@ impl<B: Backend, const N: usize> Backward<B, N> for FusedConvBackward {
             bn,
             geometry,
             activation,
-            output,
+            kept,
         } = ops.state;
-        let grad = match output {
-            Some(output) => activation.backward::<B>(output, grad),
+        let grad = match kept {
+            Some(Kept::Output(output)) => activation.backward::<B>(output, grad),
+            Some(Kept::Mask(mask)) => Activation::backward_masked::<B>(mask, grad),
             None => grad,
         };
         let x = x.map(|x| checkpointer.retrieve_node_output::<FloatTensor<B>>(x));
-        let rank = weight.shape().num_dims();
-        let folded = bn.map(|bn| fold_primitives::<B>(weight.clone(), bn));
+        let folded = bn.map(|bn| fold_primitives_with::<B>(weight.clone(), bn, B::scale_weight));
         let effective_weight = folded
             .as_ref()
             .map_or_else(|| weight.clone(), |f| f.weight.clone());
@@ -103,19 +114,15 @@ impl<B: Backend, const N: usize> Backward<B, N> for FusedConvBackward {
 
         if let (Some(x), true) = (x, node_weight.is_some() || node_gamma.is_some()) {
             let d_weight_folded = conv_weight_backward::<B>(x, effective_weight, grad, &geometry);
-            if let (Some(node), Some(folded)) = (node_gamma, &folded) {
-                let out_channels = weight.shape()[0];
-                let per_weight = B::float_mul(d_weight_folded.clone(), weight);
-                let per_weight = B::float_reshape(
-                    per_weight,
-                    [
-                        out_channels,
-                        d_weight_folded.shape().num_elements() / out_channels,
-                    ]
-                    .into(),
-                );
-                let d_scale =
-                    B::float_reshape(B::float_sum_dim(per_weight, 1), [out_channels].into());
+            let (d_weight, d_scale) = match &folded {
+                Some(f) => {
+                    let (d_weight, d_scale) =
+                        B::scale_weight_backward(d_weight_folded, weight, f.scale.clone());
+                    (d_weight, Some(d_scale))
+                }
+                None => (d_weight_folded, None),
+            };
+            if let (Some(node), Some(folded), Some(d_scale)) = (node_gamma, &folded, d_scale) {
                 let d_bias_folded = d_bias_folded
                     .clone()
                     .expect("computed when gamma is tracked");
@@ -126,12 +133,6 @@ impl<B: Backend, const N: usize> Backward<B, N> for FusedConvBackward {
                 grads.register::<B>(node.id, B::float_mul(d_scale, folded.inv_std.clone()));
             }
             if let Some(node) = node_weight {
-                let d_weight = match &folded {
-                    Some(f) => {
-                        B::float_mul(d_weight_folded, per_channel::<B>(f.scale.clone(), rank, 0))
-                    }
-                    None => d_weight_folded,
-                };
                 grads.register::<B>(node.id, d_weight);
             }
         }
@@ -154,7 +155,7 @@ impl<B: Backend, const N: usize> Backward<B, N> for FusedConvBackward {
 /// Record the fused op on the graph with parents `guards` (`x` first, `weight` second), or run
 /// it untracked. `forward` computes the inner backend's output from `(x, weight)`.
 #[allow(clippy::too_many_arguments)]
-fn record<B: Backend, C: CheckpointStrategy, const N: usize>(
+fn record<B: FoldKernels, C: CheckpointStrategy, const N: usize>(
     guards: [NodeGuard; N],
     x: FloatTensor<Autodiff<B, C>>,
     weight: FloatTensor<Autodiff<B, C>>,
@@ -177,8 +178,13 @@ fn record<B: Backend, C: CheckpointStrategy, const N: usize>(
             let weight = weight.into_primitive();
             let out = forward(x.into_primitive(), weight.clone());
             // A clone of a backend tensor shares its storage: keeping the output costs
-            // nothing while the next layer keeps it as its input.
-            let output = (activation != Activation::Identity).then(|| out.clone());
+            // nothing while the next layer keeps it as its input, which it does when it
+            // trains (keep_x); otherwise a one-byte mask is cheaper.
+            let kept = if keep_x {
+                (activation != Activation::Identity).then(|| Kept::Output(out.clone()))
+            } else {
+                activation.mask::<B>(out.clone()).map(Kept::Mask)
+            };
             let state = FusedState {
                 x: x_state,
                 x_shape,
@@ -186,7 +192,7 @@ fn record<B: Backend, C: CheckpointStrategy, const N: usize>(
                 bn,
                 geometry,
                 activation,
-                output,
+                kept,
             };
             prep.finish(state, out)
         }
@@ -196,7 +202,29 @@ fn record<B: Backend, C: CheckpointStrategy, const N: usize>(
     }
 }
 
-impl<B: Backend + TuneConvOps, C: CheckpointStrategy> TuneConvOps for Autodiff<B, C> {
+/// Backward of a standalone activation: the mask comes from the kept output.
+#[derive(Debug)]
+struct ActivationBackward;
+
+impl<B: Backend> Backward<B, 1> for ActivationBackward {
+    type State = (Activation, FloatTensor<B>);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let [parent] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (activation, output) = ops.state;
+        if let Some(node) = parent {
+            grads.register::<B>(node.id, activation.backward::<B>(output, grad));
+        }
+    }
+}
+
+impl<B: TuneConvOps + FoldKernels, C: CheckpointStrategy> TuneConvOps for Autodiff<B, C> {
     fn tune_conv(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -228,21 +256,12 @@ impl<B: Backend + TuneConvOps, C: CheckpointStrategy> TuneConvOps for Autodiff<B
         };
         let inner_bn = bn.clone();
         let inner_geometry = geometry.clone();
-        // The inner backend's forward (fold + one conv); the folded weight is dropped there.
+        // The inner backend's forward (fold with its kernel + one conv); the folded weight is
+        // dropped here.
         let forward = move |x: FloatTensor<B>, weight: FloatTensor<B>| {
-            let some = |t: Option<FloatTensor<B>>| t.expect("all vectors are given to tune_conv");
-            B::tune_conv(
-                x,
-                weight,
-                some(inner_bn.bias),
-                some(inner_bn.gamma),
-                some(inner_bn.beta),
-                inner_bn.mean,
-                inner_bn.var,
-                eps,
-                inner_geometry,
-                activation,
-            )
+            let folded = fold_primitives_with::<B>(weight, inner_bn, B::scale_weight);
+            let z = conv::<B>(x, folded.weight, Some(folded.bias), &inner_geometry);
+            activation.forward::<B>(z)
         };
         record::<B, C, 5>(
             guards,
@@ -254,6 +273,26 @@ impl<B: Backend + TuneConvOps, C: CheckpointStrategy> TuneConvOps for Autodiff<B
             activation,
             forward,
         )
+    }
+
+    fn fused_activation(z: FloatTensor<Self>, activation: Activation) -> FloatTensor<Self> {
+        if activation == Activation::Identity {
+            return z;
+        }
+        match ActivationBackward
+            .prepare::<C>([z.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let out = B::fused_activation(z.into_primitive(), activation);
+                // Shares storage with the output handed to the next layer.
+                prep.finish((activation, out.clone()), out)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::fused_activation(z.into_primitive(), activation))
+            }
+        }
     }
 
     fn conv_activation(

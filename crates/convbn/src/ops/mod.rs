@@ -9,6 +9,7 @@
 
 mod autodiff;
 mod backends;
+pub(crate) mod kernels;
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, backend_extension};
@@ -56,6 +57,13 @@ pub trait TuneConvOps: Backend {
         };
         let folded = fold_primitives::<Self>(weight, bn);
         activation.forward::<Self>(conv::<Self>(x, folded.weight, Some(folded.bias), &geometry))
+    }
+
+    /// `A(z)` for a standalone activation; on autodiff backends its backward keeps the
+    /// output `A` (for the mask) rather than `z`: the output is the next layer's input, kept
+    /// anyway, so the activation itself costs no memory (like PyTorch's in-place ReLU).
+    fn fused_activation(z: FloatTensor<Self>, activation: Activation) -> FloatTensor<Self> {
+        activation.forward::<Self>(z)
     }
 
     /// `A(conv(x, weight) + bias)`: Deploy mode's conv with the same fused activation.

@@ -125,7 +125,7 @@ pub fn run(args: Args) -> Result<()> {
         // Memory, one process per mode.
         let mut ours = Vec::new();
         for &mode in modes {
-            bar.set_message(format!("{label}: memory, {mode}"));
+            status(&bar, format!("{label}: memory, {mode}"));
             ours.push((mode, spawn_worker(w, mode)?));
             bar.inc(1);
         }
@@ -133,7 +133,7 @@ pub fn run(args: Args) -> Result<()> {
         if with_pt(&w) {
             let python = python.as_ref().expect("checked");
             for mode in &pt_modes {
-                bar.set_message(format!("{label}: memory, PyTorch {mode}"));
+                status(&bar, format!("{label}: memory, PyTorch {mode}"));
                 theirs.push(pytorch::memory(python, w, mode)?);
                 bar.inc(1);
             }
@@ -144,7 +144,7 @@ pub fn run(args: Args) -> Result<()> {
             ));
         }
         // Time, modes interleaved step by step.
-        bar.set_message(format!("{label}: building models"));
+        status(&bar, format!("{label}: building models"));
         let models = modes
             .iter()
             .map(|&mode| build(w.arch, mode, &device))
@@ -157,7 +157,7 @@ pub fn run(args: Args) -> Result<()> {
         let mut their_ms = vec![Vec::new(); pt_modes.len()];
         for i in 0..args.warmup + args.steps {
             let phase = if i < args.warmup { "warm-up" } else { "timing" };
-            bar.set_message(format!("{label}: {phase} step {}", i + 1));
+            status(&bar, format!("{label}: {phase} step {}", i + 1));
             for (m, model) in models.iter().enumerate() {
                 let cost = step(model, w, &device)?;
                 if i >= args.warmup {
@@ -224,6 +224,18 @@ fn spawn_worker(w: Workload, mode: Mode) -> Result<worker::Memory> {
         );
     }
     serde_json::from_slice(&out.stdout).context("reading the memory worker's answer")
+}
+
+/// Show what is being measured: on the bar, or as a line on stderr when there is no terminal.
+fn status(bar: &ProgressBar, message: String) {
+    if bar.is_hidden() {
+        eprintln!(
+            "[{}/{}] {message}",
+            bar.position(),
+            bar.length().unwrap_or(0)
+        );
+    }
+    bar.set_message(message);
 }
 
 fn progress(total: u64) -> ProgressBar {
