@@ -29,6 +29,9 @@ Usage
       `quit` ends it
   pytorch_reference.py bench --model resnet50 --modes eval,tune,deploy --batch 8 --size 224
       stand-alone: memory in a child process per mode, then interleaved timed steps
+  pytorch_reference.py kernels --batch 8 --size 224
+      the forward, input-gradient and weight-gradient convolutions of every ResNet-50 layer
+      shape, timed one by one (as `cargo run --release -p convbn --example conv_kernels`)
 """
 
 import argparse
@@ -229,10 +232,54 @@ def cmd_bench(args):
         print(json.dumps(rows[m]))
 
 
+# (count in ResNet-50, C_in, C_out, kernel, stride, input side at 224): as
+# crates/convbn/examples/conv_kernels.rs.
+RESNET50_CONVS = [
+    (1, 3, 64, 7, 2, 224), (1, 64, 64, 1, 1, 56), (3, 64, 64, 3, 1, 56), (4, 64, 256, 1, 1, 56),
+    (2, 256, 64, 1, 1, 56), (1, 256, 128, 1, 1, 56), (1, 128, 128, 3, 2, 56),
+    (4, 128, 512, 1, 1, 28), (1, 256, 512, 1, 2, 56), (3, 512, 128, 1, 1, 28),
+    (3, 128, 128, 3, 1, 28), (1, 512, 256, 1, 1, 28), (1, 256, 256, 3, 2, 28),
+    (6, 256, 1024, 1, 1, 14), (1, 512, 1024, 1, 2, 28), (5, 1024, 256, 1, 1, 14),
+    (5, 256, 256, 3, 1, 14), (1, 1024, 512, 1, 1, 14), (1, 512, 512, 3, 2, 14),
+    (3, 512, 2048, 1, 1, 7), (1, 1024, 2048, 1, 2, 14), (2, 2048, 512, 1, 1, 7),
+    (2, 512, 512, 3, 1, 7),
+]
+
+
+def cmd_kernels(args):
+    """Forward, input-gradient and weight-gradient convolutions of every ResNet-50 shape."""
+
+    def timed(f):
+        f()
+        start = time.perf_counter()
+        for _ in range(3):
+            f()
+        return (time.perf_counter() - start) * 1e3 / 3
+
+    totals = [0.0, 0.0, 0.0]
+    print(f"{'n':>4} {'C_in':>5} {'C_out':>5} {'k':>2} {'s':>2} {'side':>4} | {'fwd ms':>9} {'dX ms':>9} {'dW ms':>9}")
+    for count, cin, cout, k, stride, side224 in RESNET50_CONVS:
+        side = side224 * args.size // 224
+        x = torch.randn(args.batch, cin, side, side)
+        w = torch.randn(cout, cin, k, k)
+        y = F.conv2d(x, w, stride=stride, padding=k // 2)
+        g = torch.randn_like(y)
+        fwd = timed(lambda: F.conv2d(x, w, stride=stride, padding=k // 2))
+        dx = timed(lambda: torch.nn.grad.conv2d_input(x.shape, w, g, stride=stride, padding=k // 2))
+        dw = timed(lambda: torch.nn.grad.conv2d_weight(x, w.shape, g, stride=stride, padding=k // 2))
+        for i, v in enumerate((fwd, dx, dw)):
+            totals[i] += v * count
+        print(f"{count:>4} {cin:>5} {cout:>5} {k:>2} {stride:>2} {side:>4} | {fwd:>9.2f} {dx:>9.2f} {dw:>9.2f}")
+    print(
+        f"ResNet-50 convolutions (x count), batch {args.batch}, {args.size}x{args.size}: "
+        f"forward {totals[0]:.0f} ms, input gradient {totals[1]:.0f} ms, weight gradient {totals[2]:.0f} ms"
+    )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
-    for name in ("memory", "serve", "bench"):
+    for name in ("memory", "serve", "bench", "kernels"):
         p = sub.add_parser(name)
         p.add_argument("--model", default="resnet50")
         p.add_argument("--batch", type=int, default=8)
@@ -247,7 +294,7 @@ def main():
     args = parser.parse_args()
     if os.environ.get("CONVBN_TORCH_THREADS"):
         torch.set_num_threads(int(os.environ["CONVBN_TORCH_THREADS"]))
-    {"memory": cmd_memory, "serve": cmd_serve, "bench": cmd_bench}[args.cmd](args)
+    {"memory": cmd_memory, "serve": cmd_serve, "bench": cmd_bench, "kernels": cmd_kernels}[args.cmd](args)
 
 
 if __name__ == "__main__":

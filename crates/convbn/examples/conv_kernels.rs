@@ -1,6 +1,7 @@
 //! Where a training step's time goes on the backend: the three convolution kernels of every
-//! ResNet-50 layer shape (forward, input gradient, weight gradient) timed one by one, with
-//! their GFLOP/s, summed over the network's layers.
+//! ResNet-50 layer shape (forward, input gradient, weight gradient: burn's default and
+//! [`convbn::ops::conv_weight_gradient`]) timed one by one, with their GFLOP/s, summed over
+//! the network's layers.
 //!
 //! `cargo run --release -p convbn --example conv_kernels -- 8 224` (batch, size). The same
 //! table for PyTorch: `bench/pytorch_reference.py kernels --batch 8 --size 224`.
@@ -59,10 +60,10 @@ fn main() {
         args.get(1).copied().unwrap_or(224),
     );
     let device = Device::flex();
-    let mut totals = [0.0f64; 3];
+    let mut totals = [0.0f64; 4];
     println!(
-        "{:>4} {:>5} {:>5} {:>2} {:>2} {:>4} | {:>9} {:>9} {:>9} | GFLOP/s fwd / dX / dW",
-        "n", "C_in", "C_out", "k", "s", "side", "fwd ms", "dX ms", "dW ms"
+        "{:>4} {:>5} {:>5} {:>2} {:>2} {:>4} | {:>8} {:>8} {:>8} {:>8} | GFLOP/s fwd / dX / dW / ours",
+        "n", "C_in", "C_out", "k", "s", "side", "fwd ms", "dX ms", "dW ms", "ours ms"
     );
     for (count, cin, cout, k, stride, side224) in LAYERS {
         let side = side224 * size / 224;
@@ -102,19 +103,34 @@ fn main() {
                 options.clone(),
             ))
         });
-        for (t, v) in totals.iter_mut().zip([fwd, dx, dw]) {
+        let geometry = convbn::ConvGeometry {
+            stride: vec![stride; 2],
+            padding: vec![(pad, pad); 2],
+            dilation: vec![1; 2],
+            groups: 1,
+        };
+        let ours = time(|| {
+            sync(convbn::ops::conv_weight_gradient::<Dispatch>(
+                prim(&x),
+                prim(&w),
+                prim(&g),
+                &geometry,
+            ))
+        });
+        for (t, v) in totals.iter_mut().zip([fwd, dx, dw, ours]) {
             *t += v * count as f64;
         }
         let rate = |ms: f64| flops / ms / 1e6;
         println!(
-            "{count:>4} {cin:>5} {cout:>5} {k:>2} {stride:>2} {side:>4} | {fwd:>9.2} {dx:>9.2} {dw:>9.2} | {:>6.1} {:>6.1} {:>6.1}",
+            "{count:>4} {cin:>5} {cout:>5} {k:>2} {stride:>2} {side:>4} | {fwd:>8.2} {dx:>8.2} {dw:>8.2} {ours:>8.2} | {:>6.1} {:>6.1} {:>6.1} {:>6.1}",
             rate(fwd),
             rate(dx),
-            rate(dw)
+            rate(dw),
+            rate(ours)
         );
     }
     println!(
-        "ResNet-50 convolutions (x count), batch {batch}, {size}x{size}: forward {:.0} ms, input gradient {:.0} ms, weight gradient {:.0} ms",
-        totals[0], totals[1], totals[2]
+        "ResNet-50 convolutions (x count), batch {batch}, {size}x{size}: forward {:.0} ms, input gradient {:.0} ms, weight gradient {:.0} ms (burn's kernel) / {:.0} ms (ours)",
+        totals[0], totals[1], totals[2], totals[3]
     );
 }

@@ -50,7 +50,11 @@ pub(crate) struct BlockOptions {
 ///
 /// Switch modes with [`set_mode`](crate::set_mode) (works on whole models as well).
 /// In Deploy mode `weight` holds `W'` and `bias` holds `b'`; `gamma`/`beta` are gone.
-#[derive(Debug, Clone)]
+///
+/// `clone()` gives the copy running statistics of its own (burn's `RunningState` shares them
+/// between clones), so that Train-mode updates or a failed load on a copy never reach the
+/// original.
+#[derive(Debug)]
 pub struct ConvBn<const R: usize> {
     /// Conv weight `[C_out, C_in/groups, k...]` (`W'` once folded).
     pub weight: Param<Tensor<R>>,
@@ -71,6 +75,26 @@ pub struct ConvBn<const R: usize> {
     /// Mode flag: folded (Deploy). Setting it through a mapper folds the block.
     pub(crate) deploy: Param<Flag>,
     pub(crate) options: BlockOptions,
+}
+
+impl<const R: usize> Clone for ConvBn<R> {
+    fn clone(&self) -> Self {
+        // Separate storage (running statistics are not optimizer parameters: a fresh id is
+        // harmless, and checkpoints name them by path).
+        let own = |state: &RunningState<Tensor<1>>| RunningState::new(state.value_sync());
+        Self {
+            weight: self.weight.clone(),
+            bias: self.bias.clone(),
+            gamma: self.gamma.clone(),
+            beta: self.beta.clone(),
+            running_mean: own(&self.running_mean),
+            running_var: own(&self.running_var),
+            training: self.training.clone(),
+            tune: self.tune.clone(),
+            deploy: self.deploy.clone(),
+            options: self.options.clone(),
+        }
+    }
 }
 
 impl<const R: usize> ConvBn<R> {

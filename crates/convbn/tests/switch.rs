@@ -205,3 +205,26 @@ fn running_statistics_updated_in_train_mode_are_used_after_switching() {
     let tune = values(&block.forward(x).unwrap());
     assert!(common::rel_l2(&tune, &eval) < 1e-6);
 }
+
+#[test]
+fn a_clone_has_running_statistics_of_its_own() {
+    let d = device();
+    let original: ConvBn2d = ConvBnConfig::new(2, 3, [1, 1])
+        .with_mode(Mode::Train)
+        .init(&d)
+        .unwrap();
+    let before = values(&original.running_mean.value_sync());
+    let copy = original.clone();
+    let x = Tensor::<4>::random([4, 2, 5, 5], Distribution::Normal(3.0, 2.0), &d);
+    copy.forward(x).unwrap();
+    let moved = values(&copy.running_mean.value_sync());
+    assert!(
+        moved.iter().zip(&before).any(|(a, b)| (a - b).abs() > 1e-3),
+        "the copy's statistics moved: {moved:?}"
+    );
+    assert_eq!(
+        values(&original.running_mean.value_sync()),
+        before,
+        "Train-mode updates on a clone must not reach the original"
+    );
+}

@@ -16,7 +16,20 @@ use burn::backend::{Backend, backend_extension};
 
 use crate::activation::Activation;
 use crate::fold::{BnParams, fold_primitives};
-use crate::geometry::{ConvGeometry, conv};
+use crate::geometry::{ConvGeometry, conv, conv_weight_backward};
+
+/// `dL/dW` of `conv(x, W)` given `grad = dL/d output`: the weight-gradient kernel every mode's
+/// convolution node uses (a batched matrix product over the im2col of `x` for 2-d convolutions
+/// without groups or dilation, the backend's own kernel otherwise). `weight` supplies the
+/// shape only.
+pub fn conv_weight_gradient<B: Backend>(
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    geometry: &ConvGeometry,
+) -> FloatTensor<B> {
+    conv_weight_backward::<B>(x, weight, grad, geometry)
+}
 
 /// Backend operations for Tune-mode ConvBN blocks.
 #[backend_extension(
