@@ -45,8 +45,9 @@ pub(crate) struct BlockOptions {
 /// - Tune: `X` only: one fused node ([`TuneConvOps::tune_conv`]) recomputes `W'` in backward.
 ///
 /// With [`forward_activated`](Self::forward_activated), Deploy's and Tune's nodes also apply
-/// the activation and keep its output (the next layer's input) instead of `Z`; Train and Eval
-/// apply it as a separate op that keeps `Z`, as PyTorch does.
+/// the activation; Train and Eval apply it as a node of its own after BN
+/// ([`Activation::apply`]). Either way the activation keeps its output (the next layer's
+/// input) rather than `Z`.
 ///
 /// Switch modes with [`set_mode`](crate::set_mode) (works on whole models as well).
 /// In Deploy mode `weight` holds `W'` and `bias` holds `b'`; `gamma`/`beta` are gone.
@@ -186,12 +187,12 @@ impl<const R: usize> ConvBn<R> {
         self.forward_activated(x, Activation::Identity)
     }
 
-    /// `activation(self.forward(x))`, with the activation fused into Tune mode's op.
+    /// `activation(self.forward(x))`, with the activation fused into Tune's and Deploy's op.
     ///
-    /// In Tune mode the block then keeps only `X` for backward even with a ReLU after it: the
-    /// activation's mask is read off the output, which the next layer keeps anyway. Other
-    /// modes apply the activation as a separate op (which keeps `Z`). Same errors as
-    /// [`forward`](Self::forward).
+    /// Tune and Deploy then keep only `X` for backward even with a ReLU after the block: the
+    /// activation's mask is read off the output, which the next layer keeps anyway. Train and
+    /// Eval apply it after BN with [`Activation::apply`], which keeps that output as well.
+    /// Same errors as [`forward`](Self::forward).
     pub fn forward_activated(&self, x: Tensor<R>, activation: Activation) -> Result<Tensor<R>> {
         self.check_input(&x.dims())?;
         let mode = self.mode();
@@ -203,8 +204,7 @@ impl<const R: usize> ConvBn<R> {
             Mode::Tune => {
                 let device = x.device();
                 let (gamma, beta) = self.affine_or_identity(&device);
-                let bias =
-                    bias.unwrap_or_else(|| Tensor::zeros([self.options.out_channels], &device));
+                let bias = self.bias_or_zeros(bias, &device);
                 let out = <Dispatch as TuneConvOps>::tune_conv(
                     x.into_dispatch(),
                     self.weight.val().into_dispatch(),
@@ -273,7 +273,7 @@ impl<const R: usize> ConvBn<R> {
         bias: Option<Tensor<1>>,
         activation: Activation,
     ) -> Tensor<R> {
-        let bias = bias.unwrap_or_else(|| Tensor::zeros([self.options.out_channels], &x.device()));
+        let bias = self.bias_or_zeros(bias, &x.device());
         Tensor::from_dispatch(<Dispatch as TuneConvOps>::conv_activation(
             x.into_dispatch(),
             weight.into_dispatch(),
@@ -281,6 +281,11 @@ impl<const R: usize> ConvBn<R> {
             self.options.geometry.clone(),
             activation,
         ))
+    }
+
+    /// The conv bias, or zeros for a block without one (the fused ops always take a bias).
+    fn bias_or_zeros(&self, bias: Option<Tensor<1>>, device: &burn::tensor::Device) -> Tensor<1> {
+        bias.unwrap_or_else(|| Tensor::zeros([self.options.out_channels], device))
     }
 
     fn affine_or_identity(&self, device: &burn::tensor::Device) -> (Tensor<1>, Tensor<1>) {

@@ -26,12 +26,12 @@ use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, NodeGuard, Ops, OpsKind};
 use burn_autodiff::{Autodiff, NodeId};
 
-use super::TuneConvOps;
 use super::kernels::FoldKernels;
+use super::{TuneConvOps, tune_forward};
 use crate::activation::Activation;
 use crate::fold::{BnParams, fold_primitives_with};
 use crate::geometry::{
-    ConvGeometry, conv, conv_weight_backward, conv_x_backward_from_shape, sum_per_channel,
+    ConvGeometry, conv_weight_backward, conv_x_backward_from_shape, sum_per_channel,
 };
 
 /// What the backward keeps: `X` (through the checkpointer, only when a parameter needs a
@@ -259,9 +259,14 @@ impl<B: TuneConvOps + FoldKernels, C: CheckpointStrategy> TuneConvOps for Autodi
         // The inner backend's forward (fold with its kernel + one conv); the folded weight is
         // dropped here.
         let forward = move |x: FloatTensor<B>, weight: FloatTensor<B>| {
-            let folded = fold_primitives_with::<B>(weight, inner_bn, B::scale_weight);
-            let z = conv::<B>(x, folded.weight, Some(folded.bias), &inner_geometry);
-            activation.forward::<B>(z)
+            tune_forward::<B>(
+                x,
+                weight,
+                inner_bn,
+                &inner_geometry,
+                activation,
+                B::scale_weight,
+            )
         };
         record::<B, C, 5>(
             guards,

@@ -15,7 +15,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, backend_extension};
 
 use crate::activation::Activation;
-use crate::fold::{BnParams, fold_primitives};
+use crate::fold::{BnParams, fold_primitives_with, scale_weight_composed};
 use crate::geometry::{ConvGeometry, conv, conv_weight_backward};
 
 /// `dL/dW` of `conv(x, W)` given `grad = dL/d output`: the weight-gradient kernel every mode's
@@ -68,8 +68,14 @@ pub trait TuneConvOps: Backend {
             var: running_var,
             eps,
         };
-        let folded = fold_primitives::<Self>(weight, bn);
-        activation.forward::<Self>(conv::<Self>(x, folded.weight, Some(folded.bias), &geometry))
+        tune_forward::<Self>(
+            x,
+            weight,
+            bn,
+            &geometry,
+            activation,
+            scale_weight_composed::<Self>,
+        )
     }
 
     /// `A(z)` for a standalone activation; on autodiff backends its backward keeps the
@@ -79,11 +85,12 @@ pub trait TuneConvOps: Backend {
         activation.forward::<Self>(z)
     }
 
-    /// `A(conv(x, weight) + bias)`: Deploy mode's conv with the same fused activation.
+    /// `A(conv(x, weight) + bias)`: every mode's convolution but Tune's (Deploy's with its
+    /// activation fused, Train's and Eval's before BN with none).
     ///
     /// On autodiff backends one graph node keeping `X` (only when `weight` needs a gradient)
-    /// and the output (for the activation's mask), like [`tune_conv`](Self::tune_conv)
-    /// without the fold; so Deploy and Tune keep the same tensors.
+    /// and what the activation's mask needs, like [`tune_conv`](Self::tune_conv) without the
+    /// fold; so Deploy and Tune keep the same tensors.
     fn conv_activation(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -93,4 +100,18 @@ pub trait TuneConvOps: Backend {
     ) -> FloatTensor<Self> {
         activation.forward::<Self>(conv::<Self>(x, weight, Some(bias), &geometry))
     }
+}
+
+/// The forward of Tune's op on any backend: fold with `scale_weight` (the backend's kernel, or
+/// the composed one), one convolution, the activation.
+pub(crate) fn tune_forward<B: Backend>(
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    bn: BnParams<B>,
+    geometry: &ConvGeometry,
+    activation: Activation,
+    scale_weight: impl FnOnce(FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B>,
+) -> FloatTensor<B> {
+    let folded = fold_primitives_with::<B>(weight, bn, scale_weight);
+    activation.forward::<B>(conv::<B>(x, folded.weight, Some(folded.bias), geometry))
 }

@@ -72,11 +72,6 @@ pub struct Args {
     python: Option<PathBuf>,
 }
 
-/// PyTorch's name for `mode` (the reference script knows train, eval, tune and deploy).
-fn pytorch_mode(mode: Mode) -> String {
-    mode.to_string()
-}
-
 /// Run the whole benchmark.
 pub fn run(args: Args) -> Result<()> {
     if args.models.is_empty() || args.modes.is_empty() {
@@ -107,7 +102,6 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     let modes = &args.modes;
-    let pt_modes: Vec<String> = modes.iter().map(|&m| pytorch_mode(m)).collect();
     let steps_per_workload = (args.warmup + args.steps) as u64;
     let with_pt = |w: &Workload| python.is_some() && in_torchvision(w.arch);
     let total: u64 = workloads
@@ -121,67 +115,14 @@ pub fn run(args: Args) -> Result<()> {
     let device = training_device();
     let mut rows = Vec::new();
     for &w in &workloads {
-        let label = format!("{} batch {} {}x{}", w.arch, w.batch, w.size, w.size);
-        // Memory, one process per mode.
-        let mut ours = Vec::new();
-        for &mode in modes {
-            status(&bar, format!("{label}: memory, {mode}"));
-            ours.push((mode, spawn_worker(w, mode)?));
-            bar.inc(1);
-        }
-        let mut theirs = Vec::new();
-        if with_pt(&w) {
-            let python = python.as_ref().expect("checked");
-            for mode in &pt_modes {
-                status(&bar, format!("{label}: memory, PyTorch {mode}"));
-                theirs.push(pytorch::memory(python, w, mode)?);
-                bar.inc(1);
-            }
-        } else if python.is_some() {
+        let python = python.as_ref().filter(|_| in_torchvision(w.arch));
+        if python.is_none() && args.compare_pytorch {
             bar.println(format!(
                 "note: torchvision has no {}; PyTorch is skipped for it",
                 w.arch
             ));
         }
-        // Time, modes interleaved step by step.
-        status(&bar, format!("{label}: building models"));
-        let models = modes
-            .iter()
-            .map(|&mode| build(w.arch, mode, &device))
-            .collect::<Result<Vec<_>>>()?;
-        let mut session = match (&python, with_pt(&w)) {
-            (Some(python), true) => Some(pytorch::Session::start(python, w, &pt_modes)?),
-            _ => None,
-        };
-        let mut our_ms = vec![Vec::new(); modes.len()];
-        let mut their_ms = vec![Vec::new(); pt_modes.len()];
-        for i in 0..args.warmup + args.steps {
-            let phase = if i < args.warmup { "warm-up" } else { "timing" };
-            status(&bar, format!("{label}: {phase} step {}", i + 1));
-            for (m, model) in models.iter().enumerate() {
-                let cost = step(model, w, &device)?;
-                if i >= args.warmup {
-                    our_ms[m].push(cost.step_ms);
-                }
-                bar.inc(1);
-            }
-            if let Some(session) = session.as_mut() {
-                for (m, mode) in pt_modes.iter().enumerate() {
-                    let ms = session.step(mode)?;
-                    if i >= args.warmup {
-                        their_ms[m].push(ms);
-                    }
-                    bar.inc(1);
-                }
-            }
-        }
-        drop(session);
-        for ((mode, mem), ms) in ours.into_iter().zip(our_ms) {
-            rows.push(Row::new(Framework::Convbn, w, &mode.to_string(), ms).with_ours(mem));
-        }
-        for ((mode, mem), ms) in pt_modes.iter().zip(theirs).zip(their_ms) {
-            rows.push(Row::new(Framework::Pytorch, w, mode, ms).with_pytorch(mem));
-        }
+        rows.extend(measure(w, modes, python, &args, &bar, &device)?);
     }
     bar.finish_and_clear();
     output::print(&rows, args.format)?;
@@ -193,6 +134,77 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// One workload's rows: memory of every mode in a process of its own, then time with the
+/// modes (ours, and PyTorch's when `python` is given) interleaved step by step.
+fn measure(
+    w: Workload,
+    modes: &[Mode],
+    python: Option<&PathBuf>,
+    args: &Args,
+    bar: &ProgressBar,
+    device: &burn::tensor::Device,
+) -> Result<Vec<Row>> {
+    let label = format!("{} batch {} {}x{}", w.arch, w.batch, w.size, w.size);
+    // The reference script knows the modes by the same names.
+    let pt_modes: Vec<String> = match python {
+        Some(_) => modes.iter().map(Mode::to_string).collect(),
+        None => Vec::new(),
+    };
+    let mut ours = Vec::new();
+    for &mode in modes {
+        status(bar, format!("{label}: memory, {mode}"));
+        ours.push(spawn_worker(w, mode)?);
+        bar.inc(1);
+    }
+    let mut theirs = Vec::new();
+    if let Some(python) = python {
+        for mode in &pt_modes {
+            status(bar, format!("{label}: memory, PyTorch {mode}"));
+            theirs.push(pytorch::memory(python, w, mode)?);
+            bar.inc(1);
+        }
+    }
+    status(bar, format!("{label}: building models"));
+    let models = modes
+        .iter()
+        .map(|&mode| build(w.arch, mode, device))
+        .collect::<Result<Vec<_>>>()?;
+    let mut session = match python {
+        Some(python) => Some(pytorch::Session::start(python, w, &pt_modes)?),
+        None => None,
+    };
+    let mut our_ms = vec![Vec::new(); modes.len()];
+    let mut their_ms = vec![Vec::new(); pt_modes.len()];
+    for i in 0..args.warmup + args.steps {
+        let phase = if i < args.warmup { "warm-up" } else { "timing" };
+        status(bar, format!("{label}: {phase} step {}", i + 1));
+        for (m, model) in models.iter().enumerate() {
+            let cost = step(model, w, device)?;
+            if i >= args.warmup {
+                our_ms[m].push(cost.step_ms);
+            }
+            bar.inc(1);
+        }
+        if let Some(session) = session.as_mut() {
+            for (m, mode) in pt_modes.iter().enumerate() {
+                let ms = session.step(mode)?;
+                if i >= args.warmup {
+                    their_ms[m].push(ms);
+                }
+                bar.inc(1);
+            }
+        }
+    }
+    let mut rows = Vec::new();
+    for ((mode, mem), ms) in modes.iter().zip(ours).zip(our_ms) {
+        rows.push(Row::new(Framework::Convbn, w, &mode.to_string(), ms).with_ours(mem));
+    }
+    for ((mode, mem), ms) in pt_modes.iter().zip(theirs).zip(their_ms) {
+        rows.push(Row::new(Framework::Pytorch, w, mode, ms).with_pytorch(mem));
+    }
+    Ok(rows)
 }
 
 /// Whether the PyTorch reference can build this architecture (torchvision has it).
