@@ -108,8 +108,9 @@ pub struct Outcome {
     pub adversarial: Tensor<4>,
     /// `adversarial - clean`.
     pub perturbation: Tensor<4>,
-    /// Input gradient of the first step (flattened).
-    pub first_gradient: Vec<f32>,
+    /// Input gradient of the first step (flattened), at the device's float precision widened
+    /// to f64 (so that f64 runs can be compared below f32 rounding).
+    pub first_gradient: Vec<f64>,
     /// Per-step costs.
     pub steps: Vec<StepCost>,
 }
@@ -161,8 +162,8 @@ pub fn attack(
             first_gradient = g
                 .clone()
                 .into_data()
-                .convert::<f32>()
-                .try_to_vec::<f32>()
+                .convert::<f64>()
+                .try_to_vec::<f64>()
                 .unwrap_or_default();
         }
         let step = config.norm.direction(g) * if ascend { size } else { -size };

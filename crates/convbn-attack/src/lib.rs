@@ -5,6 +5,7 @@
 
 #![warn(missing_docs)]
 
+pub mod agreement;
 pub mod attack;
 pub mod norm;
 

@@ -3,6 +3,7 @@
 use burn::module::Module;
 use burn::tensor::{Device, Distribution, Tensor};
 use convbn::{Mode, set_mode};
+use convbn_attack::agreement::relative_l2 as rel_l2;
 use convbn_attack::{AttackConfig, Method, Norm, attack};
 use convbn_zoo::image::{load_crop, normalize};
 use convbn_zoo::pretrained::{Weights, build};
@@ -62,12 +63,6 @@ fn pgd(target: Option<usize>) -> AttackConfig {
         random_start: true,
         seed: 0,
     }
-}
-
-fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
-    let num: f64 = a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
-    let den: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum();
-    (num / den).sqrt()
 }
 
 #[test]

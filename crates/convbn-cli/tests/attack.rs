@@ -80,3 +80,44 @@ fn pgd_on_the_photos_in_eval_and_tune_reports_json_and_images() {
         assert!(cmp["memory_ratio"].as_f64().unwrap() < 0.6, "{cmp}");
     }
 }
+
+/// `--precision f64`: Eval, Tune and Deploy give the same attack, to far below f32 rounding.
+#[test]
+fn in_f64_eval_tune_and_deploy_give_the_same_attack() {
+    let (Some(_), Some(coffee)) = (cached("mobilenet_v2"), cached("coffee")) else {
+        return;
+    };
+    let out = std::env::temp_dir().join(format!("convbn-attack-f64-{}", std::process::id()));
+    let o = convbn(&[
+        "attack",
+        "--precision",
+        "f64",
+        "--mode",
+        "eval,tune,deploy",
+        "--steps",
+        "10",
+        "--format",
+        "json",
+        "--out",
+        out.to_str().unwrap(),
+        &coffee,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["precision"], "f64");
+    let comparisons = v["comparisons"].as_array().unwrap();
+    assert_eq!(comparisons.len(), 2, "eval vs tune, eval vs deploy");
+    for cmp in comparisons {
+        let gradient = cmp["first_gradient_rel_l2_max"].as_f64().unwrap();
+        assert!(gradient <= 1e-4, "{cmp}");
+        assert!(cmp["identical_pixels"].as_f64().unwrap() >= 0.99, "{cmp}");
+        assert_eq!(cmp["same_outcome"], cmp["images"], "{cmp}");
+    }
+    assert!(
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["success"] == true)
+    );
+}

@@ -1,7 +1,7 @@
 //! The [`ConvBn`] block: `Z = BN(conv(X, W) + b)` in one of four [`Mode`]s.
 
 use burn::backend::Dispatch;
-use burn::module::{Flag, Param, RunningState};
+use burn::module::{Flag, Param, ParamId, RunningState};
 use burn::tensor::Tensor;
 
 use crate::activation::Activation;
@@ -341,8 +341,24 @@ impl<const R: usize> ConvBn<R> {
             self.running_var.value_sync(),
             self.options.eps,
         );
-        self.weight = Param::from_tensor(weight.detach());
-        self.bias = Some(Param::from_tensor(bias.detach()));
+        // The folded parameters are new (fresh ids: optimizer state of W does not apply to W')
+        // but stay as trainable as the weight was: a frozen model stays frozen.
+        let (_, old_weight, weight_mapper) = self.weight.clone().consume();
+        let tracked = old_weight.is_require_grad();
+        let trainable = tracked || !old_weight.is_autodiff();
+        let bias = bias.detach().set_require_grad(tracked);
+        self.bias = Some(match self.bias.take() {
+            Some(old) => {
+                let (_, _, mapper) = old.consume();
+                Param::from_mapped_value(ParamId::new(), bias, mapper)
+            }
+            None => Param::from_tensor(bias).set_require_grad(trainable),
+        });
+        self.weight = Param::from_mapped_value(
+            ParamId::new(),
+            weight.detach().set_require_grad(tracked),
+            weight_mapper,
+        );
         self.gamma = None;
         self.beta = None;
         self.options.folded = true;

@@ -164,6 +164,32 @@ fn deploy_folds_selected_blocks_and_keeps_outputs() {
     assert_eq!(m.valid().backbone.stem.mode(), Mode::Eval);
 }
 
+/// Folding creates new parameters; they must stay as trainable as the weight they replace, so
+/// that a frozen model (attacks, feature extraction) computes no parameter gradients in Deploy.
+#[test]
+fn folding_keeps_frozen_blocks_frozen_and_trainable_blocks_trainable() {
+    let d = device();
+    for frozen in [true, false] {
+        let mut block: ConvBn2d = ConvBnConfig::new(3, 4, [3, 3]).init(&d).unwrap();
+        if frozen {
+            block = block.no_grad();
+        }
+        set_mode(&mut block, Mode::Deploy).unwrap();
+        let (w, b) = (block.weight.val(), block.bias.as_ref().unwrap().val());
+        assert_eq!(w.is_require_grad(), !frozen, "frozen {frozen}: weight");
+        assert_eq!(b.is_require_grad(), !frozen, "frozen {frozen}: bias");
+        let x =
+            Tensor::<4>::random([2, 3, 5, 5], Distribution::Normal(0.0, 1.0), &d).require_grad();
+        let grads = block.forward(x.clone()).unwrap().sum().backward();
+        assert!(x.grad(&grads).is_some());
+        assert_eq!(
+            w.grad(&grads).is_some(),
+            !frozen,
+            "frozen {frozen}: weight gradient"
+        );
+    }
+}
+
 #[test]
 fn a_folded_block_refuses_other_modes_and_the_model_is_unchanged() {
     let mut m = model();

@@ -9,6 +9,7 @@ use burn::module::Module;
 use burn::tensor::Tensor;
 use convbn::measure::median;
 use convbn::{Mode, set_mode};
+use convbn_attack::agreement::{identical, relative_l2, to_8bit};
 use convbn_attack::{AttackConfig, Method, Norm, attack, parse_fraction};
 use convbn_zoo::image::{load_crop, normalize, save_png};
 use convbn_zoo::imagenet::{Prediction, class_names, top_k};
@@ -18,7 +19,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::commands::Format;
-use crate::device::training_device;
+use crate::device::{Precision, training_device_at};
 
 /// Attack options.
 #[derive(clap::Args, Debug)]
@@ -59,6 +60,9 @@ pub struct Args {
     /// Folder for the adversarial and perturbation PNGs.
     #[arg(long, default_value = "runs/attack")]
     out: PathBuf,
+    /// Float precision: f64 shows that modes agree beyond f32 rounding (slower).
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    precision: Precision,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -104,6 +108,7 @@ struct Comparison {
 #[derive(Serialize)]
 struct Report {
     model: String,
+    precision: Precision,
     config: AttackConfig,
     results: Vec<ImageResult>,
     comparisons: Vec<Comparison>,
@@ -112,7 +117,7 @@ struct Report {
 /// What is compared between modes for one image: first-step input gradient, adversarial
 /// pixels (8-bit), and the outcome (success, final top-1).
 struct Trace {
-    gradient: Vec<f32>,
+    gradient: Vec<f64>,
     pixels: Vec<u8>,
     outcome: (bool, usize),
 }
@@ -155,10 +160,10 @@ fn probabilities(model: &Model, x: &Tensor<4>, norm: ([f32; 3], [f32; 3])) -> Re
         .map_err(|e| anyhow::anyhow!("{e:?}"))
 }
 
-fn to_vec(x: Tensor<4>) -> Vec<f32> {
+fn to_vec(x: Tensor<4>) -> Vec<f64> {
     x.into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
+        .convert::<f64>()
+        .try_to_vec::<f64>()
         .unwrap_or_default()
 }
 
@@ -179,7 +184,7 @@ pub fn run(args: Args) -> Result<()> {
         bail!("give at least one --mode");
     }
     let files = expand(&args.images)?;
-    let device = training_device();
+    let device = training_device_at(args.precision)?;
     let plain = device.clone().inner();
     let weights = args
         .weights
@@ -242,10 +247,7 @@ pub fn run(args: Args) -> Result<()> {
             let amp = 0.5 / linf.max(1e-12);
             save_png(out.perturbation.clone() * amp + 0.5, &pert_png)?;
             let ms: Vec<f64> = out.steps.iter().map(|s| s.ms).collect();
-            let pixels = to_vec(out.adversarial.clone())
-                .iter()
-                .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
-                .collect();
+            let pixels = to_8bit(&to_vec(out.adversarial.clone()));
             per_mode[i].push(Trace {
                 gradient: out.first_gradient.clone(),
                 pixels,
@@ -273,6 +275,7 @@ pub fn run(args: Args) -> Result<()> {
         .collect();
     let report = Report {
         model: args.model.to_string(),
+        precision: args.precision,
         config,
         results,
         comparisons,
@@ -295,18 +298,9 @@ fn compare(
     let mut worst = 0f64;
     let (mut same, mut equal, mut total) = (0, 0usize, 0usize);
     for (x, y) in per_mode[a].iter().zip(&per_mode[b]) {
-        let num: f64 = (x.gradient.iter().zip(&y.gradient))
-            .map(|(p, q)| ((p - q) as f64).powi(2))
-            .sum();
-        let den: f64 = x.gradient.iter().map(|p| (*p as f64).powi(2)).sum();
-        worst = worst.max((num / den.max(1e-300)).sqrt());
+        worst = worst.max(relative_l2(&x.gradient, &y.gradient));
         same += usize::from(x.outcome == y.outcome);
-        equal += x
-            .pixels
-            .iter()
-            .zip(&y.pixels)
-            .filter(|(p, q)| p == q)
-            .count();
+        equal += identical(&x.pixels, &y.pixels);
         total += x.pixels.len();
     }
     let stat = |m: &str, f: &dyn Fn(&ImageResult) -> f64| {
@@ -328,8 +322,9 @@ fn compare(
 fn print_table(report: &Report, out: &Path) {
     let c = &report.config;
     println!(
-        "{} {:?} {:?} eps {:.5} alpha {:.5} steps {}{}:",
+        "{} ({:?}) {:?} {:?} eps {:.5} alpha {:.5} steps {}{}:",
         report.model,
+        report.precision,
         c.method,
         c.norm,
         c.eps,

@@ -26,7 +26,7 @@ use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, NodeGuard, Ops, OpsKind};
 use burn_autodiff::{Autodiff, NodeId};
 
-use super::kernels::FoldKernels;
+use super::kernels::FusedKernels;
 use super::{TuneConvOps, tune_forward};
 use crate::activation::Activation;
 use crate::fold::{BnParams, fold_primitives_with};
@@ -67,7 +67,7 @@ enum Kept<B: Backend> {
 #[derive(Debug)]
 struct FusedConvBackward;
 
-impl<B: FoldKernels, const N: usize> Backward<B, N> for FusedConvBackward {
+impl<B: FusedKernels, const N: usize> Backward<B, N> for FusedConvBackward {
     type State = FusedState<B>;
 
     fn backward(
@@ -90,7 +90,7 @@ impl<B: FoldKernels, const N: usize> Backward<B, N> for FusedConvBackward {
         } = ops.state;
         let grad = match kept {
             Some(Kept::Output(output)) => activation.backward::<B>(output, grad),
-            Some(Kept::Mask(mask)) => Activation::backward_masked::<B>(mask, grad),
+            Some(Kept::Mask(mask)) => B::masked_gradient(mask, grad),
             None => grad,
         };
         let x = x.map(|x| checkpointer.retrieve_node_output::<FloatTensor<B>>(x));
@@ -155,7 +155,7 @@ impl<B: FoldKernels, const N: usize> Backward<B, N> for FusedConvBackward {
 /// Record the fused op on the graph with parents `guards` (`x` first, `weight` second), or run
 /// it untracked. `forward` computes the inner backend's output from `(x, weight)`.
 #[allow(clippy::too_many_arguments)]
-fn record<B: FoldKernels, C: CheckpointStrategy, const N: usize>(
+fn record<B: FusedKernels, C: CheckpointStrategy, const N: usize>(
     guards: [NodeGuard; N],
     x: FloatTensor<Autodiff<B, C>>,
     weight: FloatTensor<Autodiff<B, C>>,
@@ -183,7 +183,7 @@ fn record<B: FoldKernels, C: CheckpointStrategy, const N: usize>(
             let kept = if keep_x {
                 (activation != Activation::Identity).then(|| Kept::Output(out.clone()))
             } else {
-                activation.mask::<B>(out.clone()).map(Kept::Mask)
+                B::activation_mask(activation, out.clone()).map(Kept::Mask)
             };
             let state = FusedState {
                 x: x_state,
@@ -224,7 +224,7 @@ impl<B: Backend> Backward<B, 1> for ActivationBackward {
     }
 }
 
-impl<B: TuneConvOps + FoldKernels, C: CheckpointStrategy> TuneConvOps for Autodiff<B, C> {
+impl<B: TuneConvOps + FusedKernels, C: CheckpointStrategy> TuneConvOps for Autodiff<B, C> {
     fn tune_conv(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
