@@ -1,5 +1,6 @@
 //! `convbn`: efficient ConvBN blocks for transfer learning, from the command line.
 
+mod allocator;
 mod commands;
 mod device;
 mod plot;
@@ -53,6 +54,7 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    allocator::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Modes(args) => commands::modes::run(args),

@@ -6,6 +6,16 @@ use burn::tensor::Tensor;
 
 use crate::ops::TuneConvOps;
 
+/// What a fused activation's backward keeps to know where it passes gradients.
+#[derive(Debug, Clone)]
+pub(crate) enum Kept<B: Backend> {
+    /// The output `A`: free while the next layer keeps it as its input (training).
+    Output(FloatTensor<B>),
+    /// A one-byte mask: with frozen parameters the next conv keeps no input, so keeping `A`
+    /// would cost four bytes per element.
+    Mask(BoolTensor<B>),
+}
+
 /// An element-wise activation applied to a block's output: `A(BN(conv(X, W) + b))`.
 ///
 /// In Tune and Deploy mode the activation runs inside the block's conv node

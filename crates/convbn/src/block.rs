@@ -273,14 +273,20 @@ impl<const R: usize> ConvBn<R> {
         bias: Option<Tensor<1>>,
         activation: Activation,
     ) -> Tensor<R> {
-        let bias = self.bias_or_zeros(bias, &x.device());
-        Tensor::from_dispatch(<Dispatch as TuneConvOps>::conv_activation(
-            x.into_dispatch(),
-            weight.into_dispatch(),
-            bias.into_dispatch(),
-            self.options.geometry.clone(),
-            activation,
-        ))
+        let (x, weight) = (x.into_dispatch(), weight.into_dispatch());
+        let geometry = self.options.geometry.clone();
+        Tensor::from_dispatch(match bias {
+            Some(bias) => <Dispatch as TuneConvOps>::conv_activation(
+                x,
+                weight,
+                bias.into_dispatch(),
+                geometry,
+                activation,
+            ),
+            None => {
+                <Dispatch as TuneConvOps>::conv_activation_unbiased(x, weight, geometry, activation)
+            }
+        })
     }
 
     /// The conv bias, or zeros for a block without one (the fused ops always take a bias).

@@ -22,6 +22,13 @@ use crate::geometry::per_channel;
 pub(crate) struct Folded<B: Backend> {
     /// `W' = W * s`.
     pub weight: FloatTensor<B>,
+    /// `b'`, `s` and the intermediates.
+    pub vectors: FoldVectors<B>,
+}
+
+/// The per-channel vectors of the fold.
+#[derive(Debug, Clone)]
+pub(crate) struct FoldVectors<B: Backend> {
     /// `b' = (b - mean) * s + beta`.
     pub bias: FloatTensor<B>,
     /// `s = gamma * inv_std`.
@@ -86,6 +93,17 @@ pub(crate) fn fold_primitives_with<B: Backend>(
     bn: BnParams<B>,
     scale_weight: impl FnOnce(FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B>,
 ) -> Folded<B> {
+    let vectors = fold_vectors::<B>(bn);
+    Folded {
+        weight: scale_weight(weight, vectors.scale.clone()),
+        vectors,
+    }
+}
+
+/// The per-channel part of the fold, without `W'`: for backends that apply `s` to the conv
+/// output instead of the weight (`conv(X, W') = conv(X, W) * s`, see
+/// [`crate::ops::kernels`]).
+pub(crate) fn fold_vectors<B: Backend>(bn: BnParams<B>) -> FoldVectors<B> {
     let (scale, inv_std) = scale_primitives::<B>(bn.gamma, bn.var, bn.eps);
     let centered_bias = match bn.bias {
         Some(bias) => B::float_sub(bias, bn.mean),
@@ -96,9 +114,7 @@ pub(crate) fn fold_primitives_with<B: Backend>(
         Some(beta) => B::float_add(shifted, beta),
         None => shifted,
     };
-    let weight = scale_weight(weight, scale.clone());
-    Folded {
-        weight,
+    FoldVectors {
         bias,
         scale,
         inv_std,
@@ -143,6 +159,6 @@ pub fn fold<const R: usize>(
     let folded = fold_primitives::<Dispatch>(weight.into_dispatch(), bn);
     (
         Tensor::from_dispatch(folded.weight),
-        Tensor::from_dispatch(folded.bias),
+        Tensor::from_dispatch(folded.vectors.bias),
     )
 }

@@ -124,13 +124,18 @@ pub(crate) fn conv_weight_backward<B: Backend>(
     }
 }
 
-/// `dW = sum_n G_n · cols(X_n)^T` as one batched matrix product, `cols` the im2col of the
-/// (zero-padded) input: `[N, C_out, L] x [N, L, C_in*kh*kw]`, summed over `N`.
+/// `dW = sum_n G_n · cols(X_n)^T` as matrix products, `cols` the im2col of the (zero-padded)
+/// input (`[C_in*kh*kw, oh*ow]` per image).
 ///
 /// burn's default weight gradient is a convolution of the transposed input with the output
 /// gradient as kernel, which runs at 8-50 GFLOP/s on Flex against 100-180 for the forward
 /// convolution (ResNet-50 shapes; `examples/conv_kernels.rs`); this runs at matrix-product
-/// speed. 1x1 convolutions with stride 1 need no im2col at all.
+/// speed. Two layouts, by which is larger of `K = C_in*kh*kw` and `L = oh*ow`:
+/// - `K <= 2L` (early, large feature maps): one product per image, `[N, C_out, L] x
+///   [N, L, K]`, summed over `N`; 1x1 convolutions with stride 1 need no im2col at all;
+/// - `K > 2L` (late layers, small maps and many channels): the per-image products would be
+///   thin (inner size `L`, 49 at 7x7) and their `[N, C_out, K]` results large, so `G` and the
+///   columns are laid out once as `[C_out, N*L]` and `[N*L, K]` for a single product.
 fn conv2d_weight_backward_gemm<B: Backend>(
     x: FloatTensor<B>,
     weight_shape: Shape,
@@ -140,6 +145,7 @@ fn conv2d_weight_backward_gemm<B: Backend>(
     let [n, c_in, _, _] = x.shape().dims::<4>();
     let [c_out, _, kh, kw] = weight_shape.dims::<4>();
     let [_, _, oh, ow] = grad.shape().dims::<4>();
+    let (k, l) = (c_in * kh * kw, oh * ow);
     let padded = geometry.padding.iter().any(|&(a, b)| a + b > 0);
     let x = if padded {
         B::float_pad(
@@ -150,9 +156,9 @@ fn conv2d_weight_backward_gemm<B: Backend>(
     } else {
         x
     };
-    let k = c_in * kh * kw;
-    let cols = if kh == 1 && kw == 1 {
-        // A 1x1 kernel: the (strided) pixels themselves.
+    // The input as `[N, C_in, oh, ow, kh, kw]` (a view): for a 1x1 kernel, the (strided)
+    // pixels themselves.
+    let blocks = if kh == 1 && kw == 1 {
         let [_, _, h, w] = x.shape().dims::<4>();
         let x = if geometry.stride == [1, 1] {
             x
@@ -165,15 +171,27 @@ fn conv2d_weight_backward_gemm<B: Backend>(
             ];
             B::float_slice(x, &slices)
         };
-        B::float_reshape(x, [n, k, oh * ow].into())
+        B::float_reshape(x, [n, c_in, oh, ow, 1, 1].into())
     } else {
         let blocks = B::float_unfold(x, 2, kh, geometry.stride[0]);
-        let blocks = B::float_unfold(blocks, 3, kw, geometry.stride[1]);
-        // [N, C_in, oh, ow, kh, kw] -> [N, C_in, kh, kw, oh, ow]
-        let blocks = B::float_permute(blocks, &[0, 1, 4, 5, 2, 3]);
-        B::float_reshape(blocks, [n, k, oh * ow].into())
+        B::float_unfold(blocks, 3, kw, geometry.stride[1])
     };
-    let grad = B::float_reshape(grad, [n, c_out, oh * ow].into());
+    if k > 2 * l {
+        // [N, oh, ow, C_in, kh, kw] -> [N*L, K]; G [N, C_out, L] -> [C_out, N*L].
+        let rows = B::float_reshape(
+            B::float_permute(blocks, &[0, 2, 3, 1, 4, 5]),
+            [n * l, k].into(),
+        );
+        let grad = B::float_reshape(grad, [n, c_out, l].into());
+        let grad = B::float_reshape(B::float_permute(grad, &[1, 0, 2]), [c_out, n * l].into());
+        return B::float_reshape(B::float_matmul(grad, rows), weight_shape);
+    }
+    // [N, C_in, oh, ow, kh, kw] -> [N, C_in, kh, kw, oh, ow] -> [N, K, L]
+    let cols = B::float_reshape(
+        B::float_permute(blocks, &[0, 1, 4, 5, 2, 3]),
+        [n, k, l].into(),
+    );
+    let grad = B::float_reshape(grad, [n, c_out, l].into());
     let per_image = B::float_matmul(grad, B::float_swap_dims(cols, 1, 2));
     let summed = B::float_sum_dim(per_image, 0);
     B::float_reshape(summed, weight_shape)

@@ -171,24 +171,38 @@ fn direction<const D: usize>(shape: Vec<usize>) -> Tensor<D> {
 }
 
 fn check<const R: usize>(s: &Shape) -> Result<(), TestCaseError> {
-    let d = device();
     let t = tensors::<R>(s);
-    let x = Tensor::<R>::random(s.input_shape(), Distribution::Normal(0.0, 1.0), &d);
+    let x = Tensor::<R>::random(s.input_shape(), Distribution::Normal(0.0, 1.0), &device());
+    let (eval, eval_out, tune_grads, r) = tune_matches_eval(s, &t, &x)?;
+    check_deploy_and_finite_differences(s, &t, &x, &eval, &eval_out, &tune_grads, &r)
+}
+
+/// The Eval block, its output, Tune's gradients and the loss weights.
+type Compared<const R: usize> = (ConvBn<R>, Vec<f32>, Vec<Vec<f32>>, Tensor<R>);
+
+/// Tune == Eval: outputs and every gradient. Returns the Eval block, its output, Tune's
+/// gradients and the loss weights `r` (loss `sum(out * r)`).
+fn tune_matches_eval<const R: usize>(
+    s: &Shape,
+    t: &ConvBnTensors<R>,
+    x: &Tensor<R>,
+) -> Result<Compared<R>, TestCaseError> {
+    let d = device();
     let eval: ConvBn<R> = s
         .config(Mode::Eval)
-        .init_with(tracked(&t))
+        .init_with(tracked(t))
         .expect("eval block");
     let tune: ConvBn<R> = s
         .config(Mode::Tune)
-        .init_with(tracked(&t))
+        .init_with(tracked(t))
         .expect("tune block");
     let out_shape = eval.forward(x.clone()).expect("forward").dims();
     let r = Tensor::<R>::random(out_shape, Distribution::Normal(0.0, 1.0), &d);
 
     // Tune == Eval: outputs and every gradient.
     // With an activation fused into Tune's op, Eval applies it as a separate op.
-    let (eval_out, eval_grads) = forward_backward(&eval, &x, &r, s.activation);
-    let (tune_out, tune_grads) = forward_backward(&tune, &x, &r, s.activation);
+    let (eval_out, eval_grads) = forward_backward(&eval, x, &r, s.activation);
+    let (tune_out, tune_grads) = forward_backward(&tune, x, &r, s.activation);
     prop_assert!(
         rel_l2(&tune_out, &eval_out) < 1e-5,
         "out: {}",
@@ -210,7 +224,19 @@ fn check<const R: usize>(s: &Shape) -> Result<(), TestCaseError> {
             );
         }
     }
+    Ok((eval, eval_out, tune_grads, r))
+}
 
+/// Deploy forward == Eval forward; gradients == finite differences (without activation).
+fn check_deploy_and_finite_differences<const R: usize>(
+    s: &Shape,
+    t: &ConvBnTensors<R>,
+    x: &Tensor<R>,
+    eval: &ConvBn<R>,
+    eval_out: &[f32],
+    tune_grads: &[Vec<f32>],
+    r: &Tensor<R>,
+) -> Result<(), TestCaseError> {
     // Deploy forward == Eval forward.
     let mut deploy = eval.clone();
     set_mode(&mut deploy, Mode::Deploy).expect("fold");
@@ -220,9 +246,9 @@ fn check<const R: usize>(s: &Shape) -> Result<(), TestCaseError> {
             .expect("forward"),
     );
     prop_assert!(
-        rel_l2(&deploy_out, &eval_out) < 1e-5,
+        rel_l2(&deploy_out, eval_out) < 1e-5,
         "deploy out: {}",
-        rel_l2(&deploy_out, &eval_out)
+        rel_l2(&deploy_out, eval_out)
     );
 
     if s.activation != Activation::Identity {
@@ -242,7 +268,7 @@ fn check<const R: usize>(s: &Shape) -> Result<(), TestCaseError> {
     let mut checks: Vec<(&str, f64, f64)> = Vec::new();
     {
         let v: Tensor<R> = direction(x.dims().to_vec());
-        let fd = (loss(&t, &(x.clone() + v.clone() * h)) - loss(&t, &(x.clone() - v.clone() * h)))
+        let fd = (loss(t, &(x.clone() + v.clone() * h)) - loss(t, &(x.clone() - v.clone() * h)))
             / (2.0 * h as f64);
         checks.push(("x", fd, dot(&tune_grads[0], &values(&v))));
     }
@@ -254,7 +280,7 @@ fn check<const R: usize>(s: &Shape) -> Result<(), TestCaseError> {
         minus.weight = t.weight.clone() - v.clone() * h;
         checks.push((
             "weight",
-            (loss(&plus, &x) - loss(&minus, &x)) / (2.0 * h as f64),
+            (loss(&plus, x) - loss(&minus, x)) / (2.0 * h as f64),
             dot(&tune_grads[1], &values(&v)),
         ));
     }
@@ -275,7 +301,7 @@ fn check<const R: usize>(s: &Shape) -> Result<(), TestCaseError> {
         *field(&mut minus) = Some(p - v.clone() * h);
         checks.push((
             name,
-            (loss(&plus, &x) - loss(&minus, &x)) / (2.0 * h as f64),
+            (loss(&plus, x) - loss(&minus, x)) / (2.0 * h as f64),
             dot(&tune_grads[index], &values(&v)),
         ));
     }
@@ -299,5 +325,34 @@ proptest! {
             2 => check::<4>(&s)?,
             _ => check::<5>(&s)?,
         }
+    }
+}
+
+/// A zero or tiny `gamma` (zero-initialised residual branches) makes `s` uninvertible: the
+/// fused op's backward must then refold `W'` (weight side) instead of dividing `dW` by `s`,
+/// and still equal Eval's gradients, gamma's included.
+#[test]
+fn zero_and_tiny_gammas_still_give_eval_gradients() {
+    for activation in [Activation::Identity, Activation::Relu] {
+        let s = Shape {
+            dims: 2,
+            batch: 2,
+            groups: 1,
+            cin_per_group: 3,
+            cout_per_group: 4,
+            size: 6,
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+            dilation: 1,
+            bias: true,
+            affine: true,
+            eps: 1e-5,
+            activation,
+        };
+        let mut t = tensors::<4>(&s);
+        t.gamma = Some(Tensor::from_floats([0.0, 1e-12, 0.7, -1.3], &device()));
+        let x = Tensor::<4>::random(s.input_shape(), Distribution::Normal(0.0, 1.0), &device());
+        tune_matches_eval(&s, &t, &x).unwrap();
     }
 }

@@ -1,11 +1,15 @@
-//! The fused Tune op (and Deploy's conv+activation) on autodiff backends: one graph node whose
-//! backward keeps only `X`, and the output when an activation is fused.
+//! The fused Tune op (and every mode's conv+activation) on autodiff backends: one graph node
+//! whose backward keeps only `X`, and the output when an activation is fused.
 //!
-//! Forward: `Z = conv(X, W') + b'` (see [`crate::fold`]; Deploy's op has no fold:
-//! `W' = W`, `b' = b`), then `A = act(Z)` when an activation is fused. Backward:
-//! `G = dL/dZ` is `dL/dA` masked by the activation's derivative, read off the kept output `A`
-//! (the next layer's input, so it costs nothing extra); then, with `W'`, `s`, `b - mean`
-//! recomputed from the parameters:
+//! Forward: `Z = conv(X, W') + b'` (see [`crate::fold`]; the plain conv op has no fold:
+//! `W' = W`, `b' = b`), then `A = act(Z)` when an activation is fused. Backends that put BN's
+//! scale on the output ([`FusedKernels::scale_on_output`]) compute the same `Z` as
+//! `conv(X, W) * s + b'`, the scale, shift and activation in one pass over the output, and
+//! never form `W'`.
+//!
+//! Backward: `G = dL/dZ` is `dL/dA` masked by the activation's derivative, read off the kept
+//! output `A` (the next layer's input, so it costs nothing extra) or a one-byte mask. With
+//! `W'`, `s`, `b - mean` recomputed from the parameters (weight side):
 //!
 //! ```text
 //! dX     = conv_x_backward(X, W', G)
@@ -15,7 +19,17 @@
 //! dgamma = (sum_{c_in, k} dW' * W  +  db' * (b - mean)) / sqrt(var + eps)
 //! ```
 //!
-//! These are exactly Eval mode's gradients (chain rule through the fold).
+//! or, on the output side (when the backend puts `s` on the output and no `s` is zero or
+//! tiny), with `G_s = G * s` made in the same pass that masks `G` and sums it per channel:
+//!
+//! ```text
+//! dX     = conv_x_backward(X, W, G_s)          (= conv_x_backward(X, W', G))
+//! dW     = conv_weight_backward(X, W, G_s)     (= dW' * s)
+//! dgamma = (sum_{c_in, k} dW * W / s  +  db' * (b - mean)) / sqrt(var + eps)
+//! ```
+//!
+//! which never touches `W'` and skips two passes over the weights. Either way these are
+//! exactly Eval mode's gradients (chain rule through the fold).
 
 use burn::backend::Backend;
 use burn::backend::TensorMetadata;
@@ -28,11 +42,9 @@ use burn_autodiff::{Autodiff, NodeId};
 
 use super::kernels::FusedKernels;
 use super::{TuneConvOps, tune_forward};
-use crate::activation::Activation;
-use crate::fold::{BnParams, fold_primitives_with};
-use crate::geometry::{
-    ConvGeometry, conv_weight_backward, conv_x_backward_from_shape, sum_per_channel,
-};
+use crate::activation::{Activation, Kept};
+use crate::fold::{BnParams, FoldVectors, fold_primitives_with, fold_vectors};
+use crate::geometry::{ConvGeometry, conv};
 
 /// What the backward keeps: `X` (through the checkpointer, only when a parameter needs a
 /// gradient), its shape, handles to the parameters, and the output when an activation is
@@ -52,16 +64,6 @@ struct FusedState<B: Backend> {
     kept: Option<Kept<B>>,
 }
 
-/// The fused activation's record of where it passes gradients.
-#[derive(Debug, Clone)]
-enum Kept<B: Backend> {
-    /// The output `A`: free while the next layer keeps it as its input (training).
-    Output(FloatTensor<B>),
-    /// A one-byte mask: with frozen parameters the next conv keeps no input, so keeping `A`
-    /// would cost four bytes per element.
-    Mask(burn::backend::tensor::BoolTensor<B>),
-}
-
 /// Backward of the fused op; parents `[x, weight, bias]` (Deploy) or
 /// `[x, weight, bias, gamma, beta]` (Tune).
 #[derive(Debug)]
@@ -78,6 +80,7 @@ impl<B: FusedKernels, const N: usize> Backward<B, N> for FusedConvBackward {
     ) {
         let parent = |i: usize| ops.parents.get(i).cloned().flatten();
         let [node_x, node_weight, node_bias, node_gamma, node_beta] = [0, 1, 2, 3, 4].map(parent);
+        let bn_nodes = [&node_bias, &node_gamma, &node_beta].map(|n| n.as_ref().map(|n| n.id));
         let grad = grads.consume::<B>(&ops.node);
         let FusedState {
             x,
@@ -88,67 +91,102 @@ impl<B: FusedKernels, const N: usize> Backward<B, N> for FusedConvBackward {
             activation,
             kept,
         } = ops.state;
-        let grad = match kept {
-            Some(Kept::Output(output)) => activation.backward::<B>(output, grad),
-            Some(Kept::Mask(mask)) => B::masked_gradient(mask, grad),
-            None => grad,
-        };
         let x = x.map(|x| checkpointer.retrieve_node_output::<FloatTensor<B>>(x));
+        let needs_bias_grad = node_bias.is_some() || node_gamma.is_some() || node_beta.is_some();
+        let needs_weight_grad = node_weight.is_some() || node_gamma.is_some();
+
+        // Output side: G_s = G * s, W' never formed (see the module docs).
+        let output_side = bn.as_ref().and_then(|bn| {
+            B::scale_on_output()
+                .then(|| fold_vectors::<B>(bn.clone()))
+                .filter(|v| B::invertible_scale(&v.scale))
+        });
+        if let Some(v) = output_side {
+            let (g, d_bias_folded) =
+                B::activation_gradient(grad, kept, activation, Some(v.scale.clone()), true);
+            if let Some(node) = node_x {
+                let dx = B::conv_input_gradient(x_shape, weight.clone(), g.clone(), &geometry);
+                grads.register::<B>(node.id, dx);
+            }
+            let d_weight = match (x, needs_weight_grad) {
+                (Some(x), true) => Some(B::conv_weight_gradient(x, weight.clone(), g, &geometry)),
+                _ => None,
+            };
+            let d_scale = d_weight
+                .clone()
+                .filter(|_| node_gamma.is_some())
+                .map(|dw| B::scale_gradient(dw, weight, v.scale.clone()));
+            if let (Some(node), Some(d_weight)) = (node_weight, d_weight) {
+                grads.register::<B>(node.id, d_weight);
+            }
+            let d_bias_folded = d_bias_folded.expect("sums requested");
+            register_bn_grads::<B>(grads, bn_nodes, &v, d_scale, d_bias_folded);
+            return;
+        }
+
+        // Weight side: refold W' = W * s and scale dW' back.
+        let (grad, d_bias_folded) =
+            B::activation_gradient(grad, kept, activation, None, needs_bias_grad);
         let folded = bn.map(|bn| fold_primitives_with::<B>(weight.clone(), bn, B::scale_weight));
         let effective_weight = folded
             .as_ref()
             .map_or_else(|| weight.clone(), |f| f.weight.clone());
-
         if let Some(node) = node_x {
-            let dx = conv_x_backward_from_shape::<B>(
-                x_shape,
-                effective_weight.clone(),
-                grad.clone(),
-                &geometry,
-            );
+            let dx =
+                B::conv_input_gradient(x_shape, effective_weight.clone(), grad.clone(), &geometry);
             grads.register::<B>(node.id, dx);
         }
-
-        let needs_bias_grad = node_bias.is_some() || node_gamma.is_some() || node_beta.is_some();
-        let d_bias_folded = needs_bias_grad.then(|| sum_per_channel::<B>(grad.clone()));
-
-        if let (Some(x), true) = (x, node_weight.is_some() || node_gamma.is_some()) {
-            let d_weight_folded = conv_weight_backward::<B>(x, effective_weight, grad, &geometry);
-            let (d_weight, d_scale) = match &folded {
+        let mut d_scale = None;
+        if let (Some(x), true) = (x, needs_weight_grad) {
+            let d_weight_folded = B::conv_weight_gradient(x, effective_weight, grad, &geometry);
+            let d_weight = match &folded {
                 Some(f) => {
-                    let (d_weight, d_scale) =
-                        B::scale_weight_backward(d_weight_folded, weight, f.scale.clone());
-                    (d_weight, Some(d_scale))
+                    let (d_weight, ds) =
+                        B::scale_weight_backward(d_weight_folded, weight, f.vectors.scale.clone());
+                    d_scale = Some(ds);
+                    d_weight
                 }
-                None => (d_weight_folded, None),
+                None => d_weight_folded,
             };
-            if let (Some(node), Some(folded), Some(d_scale)) = (node_gamma, &folded, d_scale) {
-                let d_bias_folded = d_bias_folded
-                    .clone()
-                    .expect("computed when gamma is tracked");
-                let d_scale = B::float_add(
-                    d_scale,
-                    B::float_mul(d_bias_folded, folded.centered_bias.clone()),
-                );
-                grads.register::<B>(node.id, B::float_mul(d_scale, folded.inv_std.clone()));
-            }
             if let Some(node) = node_weight {
                 grads.register::<B>(node.id, d_weight);
             }
         }
-
-        if let Some(d_bias_folded) = d_bias_folded {
-            if let Some(node) = node_bias {
-                let d_bias = match &folded {
-                    Some(f) => B::float_mul(d_bias_folded.clone(), f.scale.clone()),
-                    None => d_bias_folded.clone(),
-                };
-                grads.register::<B>(node.id, d_bias);
-            }
-            if let Some(node) = node_beta {
-                grads.register::<B>(node.id, d_bias_folded);
+        let Some(d_bias_folded) = d_bias_folded else {
+            return;
+        };
+        match &folded {
+            Some(f) => register_bn_grads::<B>(grads, bn_nodes, &f.vectors, d_scale, d_bias_folded),
+            None => {
+                if let Some(node) = node_bias {
+                    grads.register::<B>(node.id, d_bias_folded);
+                }
             }
         }
+    }
+}
+
+/// The gradients of the conv bias, gamma and beta from `db' = sum G` and `d_s = sum_k dW' W`:
+/// `db = db' * s`, `dbeta = db'`, `dgamma = (d_s + db' * (b - mean)) / sqrt(var + eps)`.
+fn register_bn_grads<B: Backend>(
+    grads: &mut Gradients,
+    [bias, gamma, beta]: [Option<NodeId>; 3],
+    v: &FoldVectors<B>,
+    d_scale: Option<FloatTensor<B>>,
+    d_bias_folded: FloatTensor<B>,
+) {
+    if let (Some(id), Some(d_scale)) = (gamma, d_scale) {
+        let d_scale = B::float_add(
+            d_scale,
+            B::float_mul(d_bias_folded.clone(), v.centered_bias.clone()),
+        );
+        grads.register::<B>(id, B::float_mul(d_scale, v.inv_std.clone()));
+    }
+    if let Some(id) = bias {
+        grads.register::<B>(id, B::float_mul(d_bias_folded.clone(), v.scale.clone()));
+    }
+    if let Some(id) = beta {
+        grads.register::<B>(id, d_bias_folded);
     }
 }
 
@@ -256,17 +294,23 @@ impl<B: TuneConvOps + FusedKernels, C: CheckpointStrategy> TuneConvOps for Autod
         };
         let inner_bn = bn.clone();
         let inner_geometry = geometry.clone();
-        // The inner backend's forward (fold with its kernel + one conv); the folded weight is
+        // The inner backend's forward: `s` on the output, or folded into a `W'` that is
         // dropped here.
         let forward = move |x: FloatTensor<B>, weight: FloatTensor<B>| {
-            tune_forward::<B>(
-                x,
-                weight,
-                inner_bn,
-                &inner_geometry,
-                activation,
-                B::scale_weight,
-            )
+            if B::scale_on_output() {
+                let v = fold_vectors::<B>(inner_bn);
+                let y = conv::<B>(x, weight, None, &inner_geometry);
+                B::affine_activation(y, Some(v.scale), Some(v.bias), activation)
+            } else {
+                tune_forward::<B>(
+                    x,
+                    weight,
+                    inner_bn,
+                    &inner_geometry,
+                    activation,
+                    B::scale_weight,
+                )
+            }
         };
         record::<B, C, 5>(
             guards,
@@ -309,13 +353,41 @@ impl<B: TuneConvOps + FusedKernels, C: CheckpointStrategy> TuneConvOps for Autod
     ) -> FloatTensor<Self> {
         let guards = [x.node(), weight.node(), bias.node()];
         let keep_x = weight.is_tracked();
-        let inner_bias = bias.into_primitive();
-        let inner_geometry = geometry.clone();
-        let forward = move |x: FloatTensor<B>, weight: FloatTensor<B>| {
-            B::conv_activation(x, weight, inner_bias, inner_geometry, activation)
-        };
+        let forward =
+            plain_conv_forward::<B>(Some(bias.into_primitive()), geometry.clone(), activation);
         record::<B, C, 3>(
             guards, x, weight, keep_x, None, geometry, activation, forward,
         )
+    }
+
+    fn conv_activation_unbiased(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        geometry: ConvGeometry,
+        activation: Activation,
+    ) -> FloatTensor<Self> {
+        let guards = [x.node(), weight.node()];
+        let keep_x = weight.is_tracked();
+        let forward = plain_conv_forward::<B>(None, geometry.clone(), activation);
+        record::<B, C, 2>(
+            guards, x, weight, keep_x, None, geometry, activation, forward,
+        )
+    }
+}
+
+/// The inner backend's `A(conv(x, weight) + bias)`: bias and activation in one pass over the
+/// output where the backend has that kernel.
+fn plain_conv_forward<B: TuneConvOps + FusedKernels>(
+    bias: Option<FloatTensor<B>>,
+    geometry: ConvGeometry,
+    activation: Activation,
+) -> impl FnOnce(FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B> {
+    move |x, weight| match (B::scale_on_output(), bias) {
+        (true, bias) => {
+            let y = conv::<B>(x, weight, None, &geometry);
+            B::affine_activation(y, None, bias, activation)
+        }
+        (false, Some(bias)) => B::conv_activation(x, weight, bias, geometry, activation),
+        (false, None) => B::conv_activation_unbiased(x, weight, geometry, activation),
     }
 }

@@ -13,8 +13,12 @@
 use burn::backend::tensor::{BoolTensor, FloatTensor};
 use burn::backend::{Backend, TensorMetadata};
 
-use crate::activation::Activation;
+use crate::activation::{Activation, Kept};
 use crate::fold::scale_weight_composed;
+use crate::geometry::{
+    ConvGeometry, conv_weight_backward, conv_x_backward_from_shape, per_channel, sum_per_channel,
+};
+use burn::tensor::Shape;
 
 /// The composed weight-fold backward: `(dW' * s, sum_k dW' * W)`.
 pub(crate) fn scale_weight_backward_composed<B: Backend>(
@@ -28,6 +32,66 @@ pub(crate) fn scale_weight_backward_composed<B: Backend>(
     let per_weight = B::float_reshape(per_weight, [out_channels, count / out_channels].into());
     let d_scale = B::float_reshape(B::float_sum_dim(per_weight, 1), [out_channels].into());
     (scale_weight_composed::<B>(d_weight_folded, scale), d_scale)
+}
+
+/// `t * s`, `s` (`[C]`) broadcast over axis 1 of `t` (1 when absent).
+fn scale_channels<B: Backend>(t: FloatTensor<B>, scale: Option<FloatTensor<B>>) -> FloatTensor<B> {
+    match scale {
+        Some(s) => {
+            let rank = t.shape().num_dims();
+            B::float_mul(t, per_channel::<B>(s, rank, 1))
+        }
+        None => t,
+    }
+}
+
+/// The composed [`FusedKernels::affine_activation`].
+pub(crate) fn affine_activation_composed<B: Backend>(
+    y: FloatTensor<B>,
+    scale: Option<FloatTensor<B>>,
+    shift: Option<FloatTensor<B>>,
+    activation: Activation,
+) -> FloatTensor<B> {
+    let y = scale_channels::<B>(y, scale);
+    let y = match shift {
+        Some(b) => {
+            let rank = y.shape().num_dims();
+            B::float_add(y, per_channel::<B>(b, rank, 1))
+        }
+        None => y,
+    };
+    activation.forward::<B>(y)
+}
+
+/// The composed [`FusedKernels::activation_gradient`].
+fn activation_gradient_composed<B: FusedKernels>(
+    grad: FloatTensor<B>,
+    kept: Option<Kept<B>>,
+    activation: Activation,
+    scale: Option<FloatTensor<B>>,
+    sums: bool,
+) -> (FloatTensor<B>, Option<FloatTensor<B>>) {
+    let g = match kept {
+        Some(Kept::Output(output)) => activation.backward::<B>(output, grad),
+        Some(Kept::Mask(mask)) => B::masked_gradient(mask, grad),
+        None => grad,
+    };
+    let channel_sums = sums.then(|| sum_per_channel::<B>(g.clone()));
+    (scale_channels::<B>(g, scale), channel_sums)
+}
+
+/// The composed [`FusedKernels::scale_gradient`].
+fn scale_gradient_composed<B: Backend>(
+    d_weight: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    scale: FloatTensor<B>,
+) -> FloatTensor<B> {
+    let out_channels = weight.shape()[0];
+    let per_weight = B::float_mul(d_weight, weight);
+    let count = per_weight.shape().num_elements();
+    let per_weight = B::float_reshape(per_weight, [out_channels, count / out_channels].into());
+    let sums = B::float_reshape(B::float_sum_dim(per_weight, 1), [out_channels].into());
+    B::float_div(sums, scale)
 }
 
 /// Backend kernels of the fused op (defaults: composed backend operations).
@@ -60,6 +124,76 @@ pub(crate) trait FusedKernels: Backend {
     fn masked_gradient(mask: BoolTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
         Activation::backward_masked::<Self>(mask, grad)
     }
+
+    /// Whether this backend applies BN's scale to the conv output rather than to the weight:
+    /// `conv(X, W') + b' = conv(X, W) * s + b'`, one pass over the output fused with the bias
+    /// and the activation ([`affine_activation`](Self::affine_activation)), `W'` never
+    /// formed; backward then scales `G` instead of refolding `W` (see `ops::autodiff`).
+    /// Default: fold into the weight (one small pass over `W`, the bias added by the conv).
+    fn scale_on_output() -> bool {
+        false
+    }
+
+    /// `A(y * scale + shift)`, `scale` and `shift` (`[C]`) broadcast over axis 1 of `y`
+    /// (`[N, C, ...]`); absent ones count as 1 and 0.
+    fn affine_activation(
+        y: FloatTensor<Self>,
+        scale: Option<FloatTensor<Self>>,
+        shift: Option<FloatTensor<Self>>,
+        activation: Activation,
+    ) -> FloatTensor<Self> {
+        affine_activation_composed::<Self>(y, scale, shift, activation)
+    }
+
+    /// From `dL/dA` and what the activation kept: `(G * scale, sum of G per channel)` with
+    /// `G = dL/dZ` (axis 1 is the channel; the sums only when `sums`, `scale` 1 when absent).
+    fn activation_gradient(
+        grad: FloatTensor<Self>,
+        kept: Option<Kept<Self>>,
+        activation: Activation,
+        scale: Option<FloatTensor<Self>>,
+        sums: bool,
+    ) -> (FloatTensor<Self>, Option<FloatTensor<Self>>) {
+        activation_gradient_composed::<Self>(grad, kept, activation, scale, sums)
+    }
+
+    /// Whether `scale` (`s`, `[C]`) may be divided out of a weight gradient: backward on the
+    /// output side computes `dW = dW' * s` directly and recovers `sum_k dW' * W` as
+    /// `sum_k dW * W / s`, exact enough only when no `s` is zero, tiny or non-finite. Backends
+    /// that cannot check cheaply answer `false` (the weight-side backward is used).
+    fn invertible_scale(_scale: &FloatTensor<Self>) -> bool {
+        false
+    }
+
+    /// `dL/dW` of `conv(x, weight)` from the output gradient (every mode's conv node).
+    fn conv_weight_gradient(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        geometry: &ConvGeometry,
+    ) -> FloatTensor<Self> {
+        conv_weight_backward::<Self>(x, weight, grad, geometry)
+    }
+
+    /// `dL/dX` of `conv(X, weight)` from the output gradient, knowing only `X`'s shape.
+    fn conv_input_gradient(
+        x_shape: Shape,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        geometry: &ConvGeometry,
+    ) -> FloatTensor<Self> {
+        conv_x_backward_from_shape::<Self>(x_shape, weight, grad, geometry)
+    }
+
+    /// `sum over all but the first axis of d_weight * weight`, divided by `scale` per output
+    /// channel: `sum_k dW' * W` from `dW = dW' * s`.
+    fn scale_gradient(
+        d_weight: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        scale_gradient_composed::<Self>(d_weight, weight, scale)
+    }
 }
 
 impl FusedKernels for burn::backend::Dispatch {}
@@ -82,12 +216,104 @@ mod flex {
     use burn_flex::FlexTensor;
     use rayon::prelude::*;
 
-    use super::{FusedKernels, scale_weight_backward_composed};
-    use crate::activation::Activation;
+    use super::{
+        FusedKernels, activation_gradient_composed, affine_activation_composed,
+        scale_gradient_composed, scale_weight_backward_composed,
+    };
+    use crate::activation::{Activation, Kept};
     use crate::fold::scale_weight_composed;
+    use crate::geometry::{ConvGeometry, conv_weight_backward, conv_x_backward_from_shape};
+    use crate::ops::depthwise::Depthwise;
+    use burn::tensor::Shape;
+
+    /// The convolution as a [`Depthwise`] one, when it is: 2-d, one filter per channel, f32.
+    pub(super) fn depthwise(
+        x_shape: &Shape,
+        weight: &FlexTensor,
+        grad: &FlexTensor,
+        geometry: &ConvGeometry,
+    ) -> Option<Depthwise> {
+        let w = weight.layout().shape();
+        let g = grad.layout().shape();
+        let fits = geometry.spatial() == 2
+            && x_shape.num_dims() == 4
+            && w[1] == 1
+            && geometry.groups == x_shape[1]
+            && w[0] == x_shape[1]
+            && g[1] == x_shape[1]
+            && weight.dtype() == DType::F32
+            && grad.dtype() == DType::F32;
+        fits.then(|| Depthwise {
+            batch: x_shape[0],
+            channels: x_shape[1],
+            input: [x_shape[2], x_shape[3]],
+            output: [g[2], g[3]],
+            kernel: [w[2], w[3]],
+            stride: [geometry.stride[0], geometry.stride[1]],
+            padding: [geometry.padding[0].0, geometry.padding[1].0],
+            dilation: [geometry.dilation[0], geometry.dilation[1]],
+        })
+    }
+
+    /// The f32 values of a tensor in order (no copy when contiguous from the start).
+    fn values(t: &FlexTensor) -> Option<FlexTensor> {
+        contiguous_f32(t.clone()).filter(|t| t.as_slice::<f32>().is_some())
+    }
 
     /// Elements per rayon task of the element-wise kernels.
     const CHUNK: usize = 1 << 14;
+
+    /// Where the activation passes gradients, as the open interval of its output.
+    fn open_bounds(activation: Activation) -> (f32, f32) {
+        match activation {
+            Activation::Identity => (f32::NEG_INFINITY, f32::INFINITY),
+            Activation::Relu => (0.0, f32::INFINITY),
+            Activation::Relu6 => (0.0, 6.0),
+        }
+    }
+
+    /// `A(z)` of one value.
+    #[inline(always)]
+    fn activate(activation: Activation, z: f32) -> f32 {
+        match activation {
+            Activation::Identity => z,
+            Activation::Relu => z.max(0.0),
+            Activation::Relu6 => z.clamp(0.0, 6.0),
+        }
+    }
+
+    /// `[N, C, rest...]` as `(N * C, rest)`: planes of one channel of one sample.
+    fn planes(t: &FlexTensor) -> Option<(usize, usize)> {
+        let shape = t.layout().shape();
+        if shape.num_dims() < 2 {
+            return None;
+        }
+        let (n, c) = (shape[0], shape[1]);
+        let count = n * c;
+        (count > 0).then(|| (c, shape.num_elements() / count))
+    }
+
+    /// A `[C]` vector as f32 values, when it is one.
+    fn channel_vector(t: Option<FlexTensor>, c: usize) -> Option<Option<FlexTensor>> {
+        match t {
+            None => Some(None),
+            Some(t) => contiguous_f32(t)
+                .filter(|t| t.as_slice::<f32>().is_some_and(|v| v.len() == c))
+                .map(Some),
+        }
+    }
+
+    /// `t` contiguous and writable by us (copied only when shared or strided).
+    fn writable(t: FlexTensor) -> FlexTensor {
+        if t.is_unique() && t.layout().contiguous_offsets().is_some() {
+            t
+        } else {
+            let mut t = t.to_contiguous();
+            // Make the storage our own now (copy-on-write), outside the parallel loop.
+            let _ = t.storage_mut::<f32>();
+            t
+        }
+    }
 
     /// `t` as a contiguous f32 tensor (no copy when it already is); `None` for other dtypes.
     fn contiguous_f32(t: FlexTensor) -> Option<FlexTensor> {
@@ -235,6 +461,225 @@ mod flex {
                 .for_each(|(g, m)| zero_where_blocked(g, m));
             grad
         }
+
+        fn scale_on_output() -> bool {
+            true
+        }
+
+        fn conv_weight_gradient(
+            x: FloatTensor<Self>,
+            weight: FloatTensor<Self>,
+            grad: FloatTensor<Self>,
+            geometry: &ConvGeometry,
+        ) -> FloatTensor<Self> {
+            let shape = x.layout().shape().clone();
+            let direct =
+                depthwise(&shape, &weight, &grad, geometry).filter(|_| x.dtype() == DType::F32);
+            let (Some(d), Some(xv), Some(gv)) = (direct, values(&x), values(&grad)) else {
+                return conv_weight_backward::<Self>(x, weight, grad, geometry);
+            };
+            let (xs, gs) = (xv.as_slice::<f32>(), gv.as_slice::<f32>());
+            let (Some(xs), Some(gs)) = (xs, gs) else {
+                unreachable!("checked by values()");
+            };
+            let out = d.weight_gradient(xs, gs);
+            FlexTensor::from_data(TensorData::new(out, weight.layout().shape().clone()))
+        }
+
+        fn conv_input_gradient(
+            x_shape: Shape,
+            weight: FloatTensor<Self>,
+            grad: FloatTensor<Self>,
+            geometry: &ConvGeometry,
+        ) -> FloatTensor<Self> {
+            let direct = depthwise(&x_shape, &weight, &grad, geometry);
+            let (Some(d), Some(wv), Some(gv)) = (direct, values(&weight), values(&grad)) else {
+                return conv_x_backward_from_shape::<Self>(x_shape, weight, grad, geometry);
+            };
+            let (ws, gs) = (wv.as_slice::<f32>(), gv.as_slice::<f32>());
+            let (Some(ws), Some(gs)) = (ws, gs) else {
+                unreachable!("checked by values()");
+            };
+            let out = d.input_gradient(ws, gs);
+            FlexTensor::from_data(TensorData::new(out, x_shape))
+        }
+
+        fn affine_activation(
+            y: FloatTensor<Self>,
+            scale: Option<FloatTensor<Self>>,
+            shift: Option<FloatTensor<Self>>,
+            activation: Activation,
+        ) -> FloatTensor<Self> {
+            if scale.is_none() && shift.is_none() && activation == Activation::Identity {
+                return y;
+            }
+            let Some((c, plane)) = planes(&y).filter(|_| y.dtype() == DType::F32) else {
+                return affine_activation_composed::<Self>(y, scale, shift, activation);
+            };
+            let (Some(s), Some(b)) = (
+                channel_vector(scale.clone(), c),
+                channel_vector(shift.clone(), c),
+            ) else {
+                return affine_activation_composed::<Self>(y, scale, shift, activation);
+            };
+            let s = s.as_ref().and_then(|t| t.as_slice::<f32>());
+            let b = b.as_ref().and_then(|t| t.as_slice::<f32>());
+            let mut y = writable(y);
+            let (start, end) = y.layout().contiguous_offsets().expect("contiguous");
+            let data = &mut y.storage_mut::<f32>()[start..end];
+            data.par_chunks_mut(plane)
+                .enumerate()
+                .with_min_len((CHUNK / plane).max(1))
+                .for_each(|(i, p)| {
+                    let (a, b) = (s.map_or(1.0, |s| s[i % c]), b.map_or(0.0, |b| b[i % c]));
+                    for v in p.iter_mut() {
+                        *v = activate(activation, *v * a + b);
+                    }
+                });
+            y
+        }
+
+        fn activation_gradient(
+            grad: FloatTensor<Self>,
+            kept: Option<Kept<Self>>,
+            activation: Activation,
+            scale: Option<FloatTensor<Self>>,
+            sums: bool,
+        ) -> (FloatTensor<Self>, Option<FloatTensor<Self>>) {
+            let composed = |grad, kept, scale| {
+                activation_gradient_composed::<Self>(grad, kept, activation, scale, sums)
+            };
+            let Some((c, plane)) = planes(&grad).filter(|_| grad.dtype() == DType::F32) else {
+                return composed(grad, kept, scale);
+            };
+            let Some(s) = channel_vector(scale.clone(), c) else {
+                return composed(grad, kept, scale);
+            };
+            let shape = grad.layout().shape().clone();
+            // The record, contiguous from offset 0 and shaped like the gradient.
+            let fits = |t: &FlexTensor| {
+                t.layout().shape() == &shape
+                    && t.layout().contiguous_offsets().is_some_and(|(a, _)| a == 0)
+            };
+            let output = match &kept {
+                Some(Kept::Output(o)) => match contiguous_f32(o.clone()).filter(fits) {
+                    Some(o) => Some(o),
+                    None => return composed(grad, kept, scale),
+                },
+                _ => None,
+            };
+            let mask = match &kept {
+                Some(Kept::Mask(m)) if fits(m) => Some(m.clone()),
+                Some(Kept::Mask(_)) => return composed(grad, kept, scale),
+                _ => None,
+            };
+            let (lo, hi) = open_bounds(activation);
+            let s = s.as_ref().and_then(|t| t.as_slice::<f32>());
+            let output = output.as_ref().and_then(|o| o.as_slice::<f32>());
+            let mask = mask.as_ref().map(|m| m.bytes());
+            let mut g = writable(grad);
+            let (start, end) = g.layout().contiguous_offsets().expect("contiguous");
+            let data = &mut g.storage_mut::<f32>()[start..end];
+            let mut plane_sums = vec![0.0f64; data.len() / plane];
+            data.par_chunks_mut(plane)
+                .zip(plane_sums.par_iter_mut())
+                .enumerate()
+                .with_min_len((CHUNK / plane).max(1))
+                .for_each(|(i, (p, sum))| {
+                    let scale = s.map_or(1.0, |s| s[i % c]);
+                    let range = i * plane..(i + 1) * plane;
+                    let mut total = 0.0f64;
+                    // Partial sums in f32 (vectorised), accumulated in f64.
+                    for (k, part) in p.chunks_mut(256).enumerate() {
+                        let at = range.start + k * 256..range.start + k * 256 + part.len();
+                        let mut acc = 0.0f32;
+                        match (output, mask) {
+                            (Some(o), _) => {
+                                for (g, &a) in part.iter_mut().zip(&o[at]) {
+                                    let v = if (a > lo) & (a < hi) { *g } else { 0.0 };
+                                    acc += v;
+                                    *g = v * scale;
+                                }
+                            }
+                            (None, Some(m)) => {
+                                for (g, &m) in part.iter_mut().zip(&m[at]) {
+                                    let v = if m != 0 { *g } else { 0.0 };
+                                    acc += v;
+                                    *g = v * scale;
+                                }
+                            }
+                            (None, None) => {
+                                for g in part.iter_mut() {
+                                    acc += *g;
+                                    *g *= scale;
+                                }
+                            }
+                        }
+                        total += f64::from(acc);
+                    }
+                    *sum = total;
+                });
+            let channel_sums = sums.then(|| {
+                let mut per_channel = vec![0.0f64; c];
+                for (i, v) in plane_sums.iter().enumerate() {
+                    per_channel[i % c] += v;
+                }
+                let values: Vec<f32> = per_channel.into_iter().map(|v| v as f32).collect();
+                FlexTensor::from_data(TensorData::new(values, [c]))
+            });
+            (g, channel_sums)
+        }
+
+        fn invertible_scale(scale: &FloatTensor<Self>) -> bool {
+            contiguous_f32(scale.clone())
+                .and_then(|s| {
+                    s.as_slice::<f32>().map(|s| {
+                        s.iter()
+                            .all(|v| v.is_finite() && (1e-8..=1e8).contains(&v.abs()))
+                    })
+                })
+                .unwrap_or(false)
+        }
+
+        fn scale_gradient(
+            d_weight: FloatTensor<Self>,
+            weight: FloatTensor<Self>,
+            scale: FloatTensor<Self>,
+        ) -> FloatTensor<Self> {
+            let inputs = (
+                contiguous_f32(d_weight.clone()),
+                contiguous_f32(weight.clone()),
+                contiguous_f32(scale.clone()),
+            );
+            let (Some(d), Some(w), Some(s)) = inputs else {
+                return scale_gradient_composed::<Self>(d_weight, weight, scale);
+            };
+            let (Some(d), Some(w), Some(s)) = (
+                d.as_slice::<f32>(),
+                w.as_slice::<f32>(),
+                s.as_slice::<f32>(),
+            ) else {
+                return scale_gradient_composed::<Self>(d_weight, weight, scale);
+            };
+            let Some(row) = rows(w, s).filter(|_| d.len() == w.len()) else {
+                return scale_gradient_composed::<Self>(d_weight, weight, scale);
+            };
+            let out: Vec<f32> = d
+                .par_chunks(row)
+                .zip(w.par_chunks(row))
+                .zip(s.par_iter())
+                .map(|((d, w), &s)| {
+                    let dot: f64 = d
+                        .iter()
+                        .zip(w)
+                        .map(|(&d, &w)| f64::from(d) * f64::from(w))
+                        .sum();
+                    (dot / f64::from(s)) as f32
+                })
+                .collect();
+            let channels = out.len();
+            FlexTensor::from_data(TensorData::new(out, [channels]))
+        }
     }
 }
 
@@ -272,5 +717,84 @@ mod tests {
         assert!(
             <Flex as FusedKernels>::activation_mask(Activation::Identity, floats(&out)).is_none()
         );
+    }
+
+    fn random(shape: [usize; 4], seed: u64) -> FlexTensor {
+        let mut state = seed;
+        let values: Vec<f32> = (0..shape.iter().product::<usize>())
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((state >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+            })
+            .collect();
+        FlexTensor::from_data(TensorData::new(values, shape))
+    }
+
+    fn max_diff(a: FlexTensor, b: FlexTensor) -> f32 {
+        let (a, b) = (a.into_data(), b.into_data());
+        assert_eq!(a.shape(), b.shape());
+        let (a, b) = (
+            a.try_to_vec::<f32>().unwrap(),
+            b.try_to_vec::<f32>().unwrap(),
+        );
+        a.iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    }
+
+    /// The direct depthwise gradients equal burn's grouped-convolution ones, over strides,
+    /// asymmetric padding, dilation and kernels larger than some outputs.
+    #[test]
+    fn direct_depthwise_gradients_match_burns() {
+        use crate::geometry::{ConvGeometry, conv_weight_backward, conv_x_backward_from_shape};
+        use burn::tensor::Shape;
+        let cases = [
+            // (size, kernel, stride, padding (begin, end), dilation)
+            (9, 3, 1, (1, 1), 1),
+            (8, 3, 2, (0, 1), 1),
+            (7, 3, 2, (1, 1), 2),
+            (6, 5, 1, (2, 2), 1),
+            (5, 3, 3, (2, 0), 1),
+            (4, 1, 1, (0, 0), 1),
+        ];
+        for (k, &(size, kernel, stride, padding, dilation)) in cases.iter().enumerate() {
+            let (n, c) = (2, 3);
+            let geometry = ConvGeometry {
+                stride: vec![stride; 2],
+                padding: vec![padding; 2],
+                dilation: vec![dilation; 2],
+                groups: c,
+            };
+            let out = geometry
+                .output_size(&[size, size], &[kernel, kernel])
+                .unwrap();
+            let x = random([n, c, size, size], 3 * k as u64 + 1);
+            let w = random([c, 1, kernel, kernel], 3 * k as u64 + 2);
+            let g = random([n, c, out[0], out[1]], 3 * k as u64 + 3);
+            let shape = Shape::from(vec![n, c, size, size]);
+            assert!(
+                super::flex::depthwise(&shape, &w, &g, &geometry).is_some(),
+                "case {k} takes the direct path"
+            );
+            let dw = <Flex as FusedKernels>::conv_weight_gradient(
+                x.clone(),
+                w.clone(),
+                g.clone(),
+                &geometry,
+            );
+            let dw_burn = conv_weight_backward::<Flex>(x, w.clone(), g.clone(), &geometry);
+            assert!(max_diff(dw, dw_burn) < 1e-4, "case {k}: weight gradient");
+            let dx = <Flex as FusedKernels>::conv_input_gradient(
+                shape.clone(),
+                w.clone(),
+                g.clone(),
+                &geometry,
+            );
+            let dx_burn = conv_x_backward_from_shape::<Flex>(shape, w, g, &geometry);
+            assert!(max_diff(dx, dx_burn) < 1e-5, "case {k}: input gradient");
+        }
     }
 }

@@ -9,6 +9,8 @@
 
 mod autodiff;
 mod backends;
+#[cfg(feature = "flex")]
+mod depthwise;
 pub(crate) mod kernels;
 
 use burn::backend::tensor::FloatTensor;
@@ -100,6 +102,17 @@ pub trait TuneConvOps: Backend {
     ) -> FloatTensor<Self> {
         activation.forward::<Self>(conv::<Self>(x, weight, Some(bias), &geometry))
     }
+
+    /// [`conv_activation`](Self::conv_activation) of a convolution without bias (Train's and
+    /// Eval's before BN, blocks without conv bias): no pass adding zeros.
+    fn conv_activation_unbiased(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        geometry: ConvGeometry,
+        activation: Activation,
+    ) -> FloatTensor<Self> {
+        activation.forward::<Self>(conv::<Self>(x, weight, None, &geometry))
+    }
 }
 
 /// The forward of Tune's op on any backend: fold with `scale_weight` (the backend's kernel, or
@@ -113,5 +126,10 @@ pub(crate) fn tune_forward<B: Backend>(
     scale_weight: impl FnOnce(FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B>,
 ) -> FloatTensor<B> {
     let folded = fold_primitives_with::<B>(weight, bn, scale_weight);
-    activation.forward::<B>(conv::<B>(x, folded.weight, Some(folded.bias), geometry))
+    activation.forward::<B>(conv::<B>(
+        x,
+        folded.weight,
+        Some(folded.vectors.bias),
+        geometry,
+    ))
 }

@@ -65,6 +65,7 @@ fn script_command(python: &PathBuf, sub: &str, w: Workload) -> Command {
             "--size",
             &w.size.to_string(),
         ]);
+    crate::allocator::share_with(&mut cmd);
     cmd
 }
 
