@@ -45,6 +45,9 @@ enum Command {
     Stability(commands::stability::Args),
     /// Adversarial examples (FGSM / PGD) through a frozen pretrained model.
     Attack(commands::attack::Args),
+    /// Object detection: COCO evaluation.
+    #[command(subcommand)]
+    Detect(commands::detect::Command),
 }
 
 fn main() {
@@ -68,6 +71,7 @@ fn main() {
         Command::CompareModes(args) => commands::compare_modes::run(args),
         Command::Stability(args) => commands::stability::run(args),
         Command::Attack(args) => commands::attack::run(args),
+        Command::Detect(command) => commands::detect::run(command),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

@@ -1,0 +1,35 @@
+//! Object detection on pretrained ConvBN backbones (issue 7, in progress): COCO-format
+//! datasets and detections, and the COCO evaluation exactly as pycocotools computes it.
+
+#![warn(missing_docs)]
+
+pub mod coco;
+
+/// Errors of detection data and evaluation.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectError {
+    /// A file could not be read.
+    #[error("reading {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A file is not the JSON it should be.
+    #[error("{path} is not a valid COCO {what} file: {source}")]
+    Json {
+        /// The file.
+        path: String,
+        /// Annotations or detections.
+        what: &'static str,
+        /// Where and why parsing failed.
+        source: serde_json::Error,
+    },
+    /// The content is inconsistent (what, where, and what to do).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Results of this crate.
+pub type Result<T> = std::result::Result<T, DetectError>;
