@@ -114,6 +114,10 @@ struct Det<'a> {
     d: &'a Detection,
 }
 
+/// One image's ground truth and (sorted) detections of one category, and their IoUs
+/// (`[detection][ground truth]`).
+type ImageCategory<'a, 'b> = (&'a Vec<&'b Annotation>, &'a Vec<Det<'b>>, Vec<Vec<f64>>);
+
 /// One image and category under one area range (pycocotools' `evaluateImg`).
 struct ImageEval {
     scores: Vec<f64>,
@@ -227,7 +231,7 @@ pub fn evaluate(gt: &CocoDataset, detections: &[Detection]) -> Result<CocoStats>
     let no_dets: Vec<Det> = Vec::new();
     for (ki, &cat) in category_ids.iter().enumerate() {
         // Per image: the IoUs of its (sorted) detections with its ground truth.
-        let per_image: Vec<(&Vec<&Annotation>, &Vec<Det>, Vec<Vec<f64>>)> = image_ids
+        let per_image: Vec<ImageCategory> = image_ids
             .iter()
             .map(|&img| {
                 let g = gts.get(&(img, cat)).unwrap_or(&none);
