@@ -1,9 +1,14 @@
-//! Object detection on pretrained ConvBN backbones (issue 7, in progress): COCO-format
-//! datasets and detections, and the COCO evaluation exactly as pycocotools computes it.
+//! Object detection on pretrained ConvBN backbones (issue 7, in progress): boxes and their
+//! transforms, COCO and Pascal VOC annotations checked into training samples, Fashion-MNIST
+//! detection scenes, and the COCO evaluation exactly as pycocotools computes it.
 
 #![warn(missing_docs)]
 
+pub mod boxes;
 pub mod coco;
+pub mod samples;
+pub mod scenes;
+pub mod voc;
 
 /// Errors of detection data and evaluation.
 #[derive(Debug, thiserror::Error)]

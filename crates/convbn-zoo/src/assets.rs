@@ -51,6 +51,9 @@ pub struct Asset {
 }
 
 const SKIMAGE: &str = "scikit-image==0.26.0";
+/// DeepForest's wheel: 4 annotated NEON aerial images (951 tree-crown boxes) in `deepforest/data/`.
+const DEEPFOREST: &str = "deepforest==2.1.0";
+
 const SKIMAGE_ARGS: &[&str] = &[
     "--only-binary=:all:",
     "--platform",
@@ -161,11 +164,112 @@ pub const ASSETS: &[Asset] = &[
         sha256: "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",
         description: "Fashion-MNIST test labels (IDX, gzip)",
     },
+    Asset {
+        name: "deepforest-2019_YELL_2_528000_4978000_image_crop2.png",
+        file: "deepforest/2019_YELL_2_528000_4978000_image_crop2.png",
+        source: Source::PyPi {
+            requirement: DEEPFOREST,
+            pip_args: &[],
+            member: "deepforest/data/2019_YELL_2_528000_4978000_image_crop2.png",
+        },
+        sha256: "a9bdb0f4447fdd899d22f567e0e20ba8320c5413b2ad0cd0ac8d9f3b6e0f9767",
+        description: "NEON YELL crop 2: aerial image (DeepForest, MIT)",
+    },
+    Asset {
+        name: "deepforest-2019_YELL_2_528000_4978000_image_crop2.xml",
+        file: "deepforest/2019_YELL_2_528000_4978000_image_crop2.xml",
+        source: Source::PyPi {
+            requirement: DEEPFOREST,
+            pip_args: &[],
+            member: "deepforest/data/2019_YELL_2_528000_4978000_image_crop2.xml",
+        },
+        sha256: "bd431af6a5086d721eb731b22f5ea28cd8a8eab06883efc1c665391acbc68e11",
+        description: "NEON YELL crop 2: tree-crown boxes (Pascal VOC) (DeepForest, MIT)",
+    },
+    Asset {
+        name: "deepforest-2019_YELL_2_541000_4977000_image_crop.png",
+        file: "deepforest/2019_YELL_2_541000_4977000_image_crop.png",
+        source: Source::PyPi {
+            requirement: DEEPFOREST,
+            pip_args: &[],
+            member: "deepforest/data/2019_YELL_2_541000_4977000_image_crop.png",
+        },
+        sha256: "178e58a23cc2642226a364a30f71bd9258ddc1b012c826f12250914a90c7a131",
+        description: "NEON YELL crop: aerial image (DeepForest, MIT)",
+    },
+    Asset {
+        name: "deepforest-2019_YELL_2_541000_4977000_image_crop.xml",
+        file: "deepforest/2019_YELL_2_541000_4977000_image_crop.xml",
+        source: Source::PyPi {
+            requirement: DEEPFOREST,
+            pip_args: &[],
+            member: "deepforest/data/2019_YELL_2_541000_4977000_image_crop.xml",
+        },
+        sha256: "cefe4b96888bacbf8af1674f000082e549aa707aa6590d545effb23e43f26631",
+        description: "NEON YELL crop: tree-crown boxes (Pascal VOC) (DeepForest, MIT)",
+    },
+    Asset {
+        name: "deepforest-OSBS_029.tif",
+        file: "deepforest/OSBS_029.tif",
+        source: Source::PyPi {
+            requirement: DEEPFOREST,
+            pip_args: &[],
+            member: "deepforest/data/OSBS_029.tif",
+        },
+        sha256: "8521dbb5e8063d37d61895867dfcca7476491d1345103dc1b3fd96f71b186353",
+        description: "NEON OSBS_029: aerial image (DeepForest, MIT)",
+    },
+    Asset {
+        name: "deepforest-OSBS_029.xml",
+        file: "deepforest/OSBS_029.xml",
+        source: Source::PyPi {
+            requirement: DEEPFOREST,
+            pip_args: &[],
+            member: "deepforest/data/OSBS_029.xml",
+        },
+        sha256: "1f68c4011d7b351c29ca755072e77f3d16e6fd1f995bd05a9dd4eb952b55373c",
+        description: "NEON OSBS_029: tree-crown boxes (Pascal VOC) (DeepForest, MIT)",
+    },
+    Asset {
+        name: "deepforest-SOAP_061.png",
+        file: "deepforest/SOAP_061.png",
+        source: Source::PyPi {
+            requirement: DEEPFOREST,
+            pip_args: &[],
+            member: "deepforest/data/SOAP_061.png",
+        },
+        sha256: "256508f1a62149bec4a80879077a865caf50e8cace095e6564c76befa480d424",
+        description: "NEON SOAP_061: aerial image (DeepForest, MIT)",
+    },
+    Asset {
+        name: "deepforest-SOAP_061.xml",
+        file: "deepforest/SOAP_061.xml",
+        source: Source::PyPi {
+            requirement: DEEPFOREST,
+            pip_args: &[],
+            member: "deepforest/data/SOAP_061.xml",
+        },
+        sha256: "4833280af75fd9c47965a93e38945282835e9e725cac412bdb9469d63480947c",
+        description: "NEON SOAP_061: tree-crown boxes (Pascal VOC) (DeepForest, MIT)",
+    },
 ];
 
 /// Groups of assets fetched together by name (`convbn fetch fashion-mnist`).
 pub const GROUPS: &[(&str, &[&str])] = &[
     ("photos", &["coffee", "chelsea", "astronaut"]),
+    (
+        "deepforest",
+        &[
+            "deepforest-2019_YELL_2_528000_4978000_image_crop2.png",
+            "deepforest-2019_YELL_2_528000_4978000_image_crop2.xml",
+            "deepforest-2019_YELL_2_541000_4977000_image_crop.png",
+            "deepforest-2019_YELL_2_541000_4977000_image_crop.xml",
+            "deepforest-OSBS_029.tif",
+            "deepforest-OSBS_029.xml",
+            "deepforest-SOAP_061.png",
+            "deepforest-SOAP_061.xml",
+        ],
+    ),
     (
         "fashion-mnist",
         &[
