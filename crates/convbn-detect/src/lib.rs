@@ -5,9 +5,11 @@
 #![warn(missing_docs)]
 
 pub mod boxes;
+pub mod builtin;
 pub mod coco;
 pub mod samples;
 pub mod scenes;
+pub mod tiles;
 pub mod voc;
 
 /// Errors of detection data and evaluation.
@@ -34,6 +36,9 @@ pub enum DetectError {
     /// The content is inconsistent (what, where, and what to do).
     #[error("{0}")]
     Invalid(String),
+    /// A built-in dataset's assets (missing: `convbn fetch ...` says how).
+    #[error(transparent)]
+    Asset(#[from] convbn_zoo::ZooError),
 }
 
 /// Results of this crate.

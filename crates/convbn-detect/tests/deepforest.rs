@@ -1,62 +1,69 @@
 //! DeepForest's annotated NEON aerial images (PyPI `deepforest==2.1.0`, fetched by
-//! `convbn fetch deepforest`): all four VOC files read into samples without a problem.
+//! `convbn fetch deepforest`): read into samples without a problem, split, and tiled.
 
-use std::path::PathBuf;
+use convbn_detect::builtin::{DEEPFOREST_TEST, DEEPFOREST_TRAIN, deepforest, deepforest_assets};
+use convbn_detect::tiles::{TileConfig, tiles};
 
-use convbn_detect::samples::{OnInvalid, from_voc};
-use convbn_detect::voc::load_voc;
-
-const STEMS: [&str; 4] = [
-    "2019_YELL_2_528000_4978000_image_crop2",
-    "2019_YELL_2_541000_4977000_image_crop",
-    "OSBS_029",
-    "SOAP_061",
-];
-
-fn locate(name: &str) -> Option<PathBuf> {
-    match convbn_zoo::assets::asset(name).and_then(|a| a.locate()) {
-        Ok(p) => Some(p),
-        Err(e) if std::env::var("CONVBN_REQUIRE_ASSETS").as_deref() == Ok("1") => {
-            panic!("{e} (CONVBN_REQUIRE_ASSETS=1)")
-        }
-        Err(e) => {
+fn assets_present() -> bool {
+    let names: Vec<String> = DEEPFOREST_TRAIN
+        .iter()
+        .chain(&DEEPFOREST_TEST)
+        .flat_map(|s| deepforest_assets(s))
+        .collect();
+    for name in names {
+        if let Err(e) = convbn_zoo::assets::asset(&name).and_then(|a| a.locate()) {
+            if std::env::var("CONVBN_REQUIRE_ASSETS").as_deref() == Ok("1") {
+                panic!("{e} (CONVBN_REQUIRE_ASSETS=1)");
+            }
             eprintln!("SKIPPED: {e}");
-            None
+            return false;
         }
     }
+    true
 }
 
 #[test]
-fn the_four_annotated_images_hold_951_boxes() {
-    let mut files = Vec::new();
-    for stem in STEMS {
-        // OSBS_029's annotation names its GeoTIFF; the others name PNGs.
-        let ext = if stem == "OSBS_029" { "tif" } else { "png" };
-        let (Some(xml), Some(_image)) = (
-            locate(&format!("deepforest-{stem}.xml")),
-            locate(&format!("deepforest-{stem}.{ext}")),
-        ) else {
-            return;
-        };
-        files.push((xml.clone(), load_voc(&xml).unwrap()));
+fn the_four_annotated_images_hold_951_boxes_and_tile() {
+    if !assets_present() {
+        return;
     }
-    let dir = files[0].0.parent().unwrap().to_path_buf();
-    let classes = ["Tree", "Alive", "Dead"].map(String::from);
-    let samples = from_voc(&files, &dir, &classes, OnInvalid::Error).unwrap();
-    assert!(samples.skipped.is_empty());
-    let boxes: usize = samples.samples.iter().map(|s| s.boxes.len()).sum();
-    assert_eq!(boxes, 951);
-    let per_class = |c: usize| {
-        samples
-            .samples
+    let (train, test) = deepforest(false).unwrap();
+    assert!(train.skipped.is_empty() && test.skipped.is_empty());
+    let count = |s: &convbn_detect::samples::Samples, c: Option<usize>| -> usize {
+        s.samples
             .iter()
-            .flat_map(|s| &s.labels)
-            .filter(|&&l| l == c)
+            .flat_map(|x| &x.labels)
+            .filter(|&&l| c.is_none_or(|c| l == c))
             .count()
     };
-    assert_eq!([per_class(0), per_class(1), per_class(2)], [914, 9, 28]);
-    for s in &samples.samples {
+    assert_eq!(count(&train, None) + count(&test, None), 951);
+    let per_class: Vec<usize> = (0..3)
+        .map(|c| count(&train, Some(c)) + count(&test, Some(c)))
+        .collect();
+    assert_eq!(per_class, [914, 9, 28]);
+    let held_out: Vec<String> = test
+        .samples
+        .iter()
+        .map(|s| s.image.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(held_out, DEEPFOREST_TEST);
+    for s in train.samples.iter().chain(&test.samples) {
         let (w, h) = image::image_dimensions(&s.image).unwrap();
         assert_eq!((w, h), (s.width, s.height), "{}", s.image.display());
     }
+    // Tiles of the training images: inside their tile, and most boxes survive (overlapping
+    // tiles hold some twice).
+    let config = TileConfig::default();
+    let mut kept = 0;
+    for s in &train.samples {
+        for t in tiles(s, &config) {
+            for b in &t.boxes {
+                assert!(b.x1 >= 0.0 && b.y1 >= 0.0);
+                assert!(b.x2 <= f64::from(t.width) && b.y2 <= f64::from(t.height));
+            }
+            kept += t.boxes.len();
+        }
+    }
+    println!("{} training boxes, {kept} in tiles", count(&train, None));
+    assert!(kept >= count(&train, None));
 }
