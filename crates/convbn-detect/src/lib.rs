@@ -4,9 +4,11 @@
 
 #![warn(missing_docs)]
 
+pub mod assign;
 pub mod boxes;
 pub mod builtin;
 pub mod coco;
+pub mod losses;
 pub mod samples;
 pub mod scenes;
 pub mod tiles;
