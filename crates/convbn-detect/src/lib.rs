@@ -8,6 +8,7 @@ pub mod assign;
 pub mod boxes;
 pub mod builtin;
 pub mod coco;
+pub mod detector;
 pub mod losses;
 pub mod samples;
 pub mod scenes;
@@ -38,6 +39,9 @@ pub enum DetectError {
     /// The content is inconsistent (what, where, and what to do).
     #[error("{0}")]
     Invalid(String),
+    /// A ConvBN block refused its input.
+    #[error(transparent)]
+    ConvBn(#[from] convbn::ConvBnError),
     /// A built-in dataset's assets (missing: `convbn fetch ...` says how).
     #[error(transparent)]
     Asset(#[from] convbn_zoo::ZooError),

@@ -44,10 +44,26 @@ pub(crate) fn mobile_forward(
     classifier: &Linear,
     x: Tensor<4>,
 ) -> Result<Tensor<2>> {
-    let mut x = stem.forward_activated(x, Activation::Relu6)?;
-    for block in blocks {
-        x = block.forward(x)?;
-    }
+    let (x, _) = mobile_features(stem, blocks, x, &[])?;
     let x = head.forward_activated(x, Activation::Relu6)?;
     Ok(classifier.forward(global_avg_pool(x)))
+}
+
+/// The stem and the blocks: the last block's output, and the outputs of the blocks at the
+/// indices `taps` (in order), for detection necks.
+pub(crate) fn mobile_features(
+    stem: &ConvBn2d,
+    blocks: &[InvertedResidual],
+    x: Tensor<4>,
+    taps: &[usize],
+) -> Result<(Tensor<4>, Vec<Tensor<4>>)> {
+    let mut x = stem.forward_activated(x, Activation::Relu6)?;
+    let mut tapped = Vec::with_capacity(taps.len());
+    for (i, block) in blocks.iter().enumerate() {
+        x = block.forward(x)?;
+        if taps.contains(&i) {
+            tapped.push(x.clone());
+        }
+    }
+    Ok((x, tapped))
 }

@@ -7,7 +7,7 @@ use convbn::{ConvBn2d, Result};
 
 use crate::layers::{conv_bn, linear};
 use crate::load::Naming;
-use crate::models::inverted_residual::{InvertedResidual, mobile_forward};
+use crate::models::inverted_residual::{InvertedResidual, mobile_features, mobile_forward};
 
 fn inverted_residual(
     cin: usize,
@@ -78,6 +78,19 @@ impl MobileNetV2 {
     pub fn forward(&self, x: Tensor<4>) -> Result<Tensor<2>> {
         mobile_forward(&self.stem, &self.blocks, &self.last, &self.classifier, x)
     }
+
+    /// Feature maps for detection: the outputs at strides 8, 16 and 32 (32, 96 and 320
+    /// channels: after blocks 5, 12 and 16), for images `[N, 3, H, W]`.
+    pub fn features(&self, x: Tensor<4>) -> Result<[Tensor<4>; 3]> {
+        let (_, taps) = mobile_features(&self.stem, &self.blocks, x, &Self::FEATURE_BLOCKS)?;
+        let [c3, c4, c5]: [Tensor<4>; 3] = taps.try_into().expect("three taps");
+        Ok([c3, c4, c5])
+    }
+
+    /// Blocks whose outputs [`features`](Self::features) returns.
+    pub const FEATURE_BLOCKS: [usize; 3] = [5, 12, 16];
+    /// Channels of the three feature maps.
+    pub const FEATURE_CHANNELS: [usize; 3] = [32, 96, 320];
 
     /// Replace the classifier with a fresh one for `num_classes` classes.
     pub fn with_num_classes(mut self, num_classes: usize, device: &Device) -> Self {

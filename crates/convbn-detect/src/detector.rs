@@ -1,0 +1,220 @@
+//! A single-stage, FCOS-style detector (Tian et al. 2019) on the ImageNet-pretrained
+//! MobileNetV2: the backbone's ConvBN blocks in any mode (`convbn::set_mode` on the whole
+//! detector switches them; the neck and head have no BN), an FPN neck over the stride-8, 16
+//! and 32 features, and a head shared by the levels predicting class logits, box distances
+//! `(l, t, r, b)` and centerness at every location.
+
+use burn::module::{Module, Param};
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+use burn::tensor::{Device, Tensor, activation};
+use convbn_zoo::MobileNetV2;
+
+use crate::Result;
+
+/// Strides of the three levels.
+pub const STRIDES: [u32; 3] = [8, 16, 32];
+
+fn conv(cin: usize, cout: usize, k: usize, device: &Device) -> Conv2d {
+    let p = k / 2;
+    Conv2dConfig::new([cin, cout], [k, k])
+        .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+        .init(device)
+}
+
+/// Feature pyramid (Lin et al. 2017): 1x1 laterals, nearest-neighbour top-down sums, 3x3
+/// outputs.
+#[derive(Module, Debug)]
+pub struct Fpn {
+    lateral: Vec<Conv2d>,
+    output: Vec<Conv2d>,
+}
+
+impl Fpn {
+    /// A pyramid of `channels` channels over inputs of `in_channels` (finest first).
+    pub fn new(in_channels: &[usize], channels: usize, device: &Device) -> Self {
+        Self {
+            lateral: in_channels
+                .iter()
+                .map(|&c| conv(c, channels, 1, device))
+                .collect(),
+            output: in_channels
+                .iter()
+                .map(|_| conv(channels, channels, 3, device))
+                .collect(),
+        }
+    }
+
+    /// The pyramid levels, finest first.
+    pub fn forward(&self, features: Vec<Tensor<4>>) -> Vec<Tensor<4>> {
+        let laterals: Vec<Tensor<4>> = features
+            .into_iter()
+            .zip(&self.lateral)
+            .map(|(f, l)| l.forward(f))
+            .collect();
+        let mut merged: Vec<Tensor<4>> = Vec::with_capacity(laterals.len());
+        for lateral in laterals.into_iter().rev() {
+            let m = match merged.last() {
+                Some(coarser) => {
+                    let [_, _, h, w] = lateral.dims();
+                    let up = interpolate(
+                        coarser.clone(),
+                        InterpolateOptions::new(InterpolateMode::Nearest).with_output_size([h, w]),
+                    );
+                    lateral + up
+                }
+                None => lateral,
+            };
+            merged.push(m);
+        }
+        merged.reverse();
+        merged
+            .into_iter()
+            .zip(&self.output)
+            .map(|(m, o)| o.forward(m))
+            .collect()
+    }
+}
+
+/// The outputs of one level: `[N, classes, H, W]` logits, `[N, 4, H, W]` distances in
+/// pixels, `[N, 1, H, W]` centerness logits.
+#[derive(Clone, Debug)]
+pub struct LevelOutput {
+    /// Class logits.
+    pub cls_logits: Tensor<4>,
+    /// `(l, t, r, b)` distances from each location, in pixels (non-negative).
+    pub ltrb: Tensor<4>,
+    /// Centerness logits.
+    pub centerness: Tensor<4>,
+}
+
+/// The head shared by all levels: a classification and a box tower of 3x3 conv + ReLU.
+#[derive(Module, Debug)]
+pub struct FcosHead {
+    cls_tower: Vec<Conv2d>,
+    box_tower: Vec<Conv2d>,
+    cls_logits: Conv2d,
+    bbox_pred: Conv2d,
+    centerness: Conv2d,
+}
+
+impl FcosHead {
+    /// A head with towers of `depth` convolutions; class logits start at the prior 0.01
+    /// (bias `-log(99)`, as FCOS and RetinaNet).
+    pub fn new(channels: usize, classes: usize, depth: usize, device: &Device) -> Self {
+        let tower = || -> Vec<Conv2d> {
+            (0..depth)
+                .map(|_| conv(channels, channels, 3, device))
+                .collect()
+        };
+        let mut cls_logits = conv(channels, classes, 3, device);
+        cls_logits.bias = Some(Param::from_tensor(Tensor::full(
+            [classes],
+            -(99.0f64.ln()),
+            device,
+        )));
+        Self {
+            cls_tower: tower(),
+            box_tower: tower(),
+            cls_logits,
+            bbox_pred: conv(channels, 4, 3, device),
+            centerness: conv(channels, 1, 3, device),
+        }
+    }
+
+    /// The head on one level of the given stride.
+    pub fn forward(&self, p: Tensor<4>, stride: u32) -> LevelOutput {
+        let run = |tower: &[Conv2d], x: Tensor<4>| {
+            tower.iter().fold(x, |x, c| activation::relu(c.forward(x)))
+        };
+        let cls = run(&self.cls_tower, p.clone());
+        let bx = run(&self.box_tower, p);
+        LevelOutput {
+            cls_logits: self.cls_logits.forward(cls),
+            ltrb: activation::relu(self.bbox_pred.forward(bx.clone())) * f64::from(stride),
+            centerness: self.centerness.forward(bx),
+        }
+    }
+}
+
+/// The detector.
+#[derive(Module, Debug)]
+pub struct Detector {
+    /// The backbone (its classifier is unused).
+    pub backbone: MobileNetV2,
+    /// The neck.
+    pub fpn: Fpn,
+    /// The head.
+    pub head: FcosHead,
+}
+
+impl Detector {
+    /// A detector for `classes` classes on `backbone` (e.g. the ImageNet-pretrained one),
+    /// with `channels` channels in the neck and head.
+    pub fn new(backbone: MobileNetV2, classes: usize, channels: usize, device: &Device) -> Self {
+        Self {
+            backbone,
+            fpn: Fpn::new(&MobileNetV2::FEATURE_CHANNELS, channels, device),
+            head: FcosHead::new(channels, classes, 2, device),
+        }
+    }
+
+    /// The outputs of the three levels (strides [`STRIDES`]) for images `[N, 3, H, W]`.
+    pub fn forward(&self, images: Tensor<4>) -> Result<Vec<LevelOutput>> {
+        let features = self.backbone.features(images)?;
+        let levels = self.fpn.forward(features.to_vec());
+        Ok(levels
+            .into_iter()
+            .zip(STRIDES)
+            .map(|(p, s)| self.head.forward(p, s))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+    use convbn::{Mode, set_mode};
+
+    fn values(t: Tensor<4>) -> Vec<f32> {
+        t.into_data().convert::<f32>().try_to_vec().unwrap()
+    }
+
+    /// Shapes per level; Tune (switched on the whole detector in one line) gives Eval's
+    /// outputs; backward reaches the backbone and the head.
+    #[test]
+    fn levels_have_their_shapes_and_tune_equals_eval() {
+        let device = Device::flex().autodiff();
+        let mut eval = Detector::new(MobileNetV2::new(10, &device), 3, 32, &device);
+        set_mode(&mut eval, Mode::Eval).unwrap();
+        let mut tune = eval.clone();
+        set_mode(&mut tune, Mode::Tune).unwrap();
+        let x = Tensor::<4>::random([2, 3, 64, 96], Distribution::Normal(0.0, 1.0), &device);
+        let (a, b) = (eval.forward(x.clone()).unwrap(), tune.forward(x).unwrap());
+        for ((la, lb), s) in a.iter().zip(&b).zip(STRIDES) {
+            let s = s as usize;
+            assert_eq!(la.cls_logits.dims(), [2, 3, 64 / s, 96 / s]);
+            assert_eq!(la.ltrb.dims(), [2, 4, 64 / s, 96 / s]);
+            assert_eq!(la.centerness.dims(), [2, 1, 64 / s, 96 / s]);
+            let (p, q) = (values(la.ltrb.clone()), values(lb.ltrb.clone()));
+            let diff = p
+                .iter()
+                .zip(&q)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0, f32::max);
+            let scale = p.iter().map(|x| x.abs()).fold(0.0, f32::max).max(1e-3);
+            assert!(diff <= 1e-4 * scale, "level {s}: {diff} vs {scale}");
+        }
+        let loss = b
+            .iter()
+            .map(|l| l.cls_logits.clone().sum() + l.ltrb.clone().sum())
+            .reduce(|x, y| x + y)
+            .unwrap();
+        let grads = loss.backward();
+        assert!(tune.head.cls_logits.weight.val().grad(&grads).is_some());
+        assert!(tune.backbone.stem.weight.val().grad(&grads).is_some());
+    }
+}
