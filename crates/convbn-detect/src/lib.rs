@@ -8,6 +8,7 @@ pub mod assign;
 pub mod boxes;
 pub mod builtin;
 pub mod coco;
+pub mod criterion;
 pub mod decode;
 pub mod detector;
 pub mod losses;

@@ -18,12 +18,18 @@ pub fn sigmoid_focal_loss<const D: usize>(
     gamma: f64,
 ) -> Tensor<D> {
     let p = activation::sigmoid(logits.clone());
-    let bce = logits.clone().clamp_min(0.0) - logits.clone() * targets.clone()
-        + (logits.abs().neg().exp() + 1.0).log();
+    let bce = bce_with_logits(logits, targets.clone());
     let not_t = targets.clone().neg() + 1.0;
     let p_t = p.clone() * targets.clone() + (p.neg() + 1.0) * not_t.clone();
     let alpha_t = targets * alpha + not_t * (1.0 - alpha);
     alpha_t * (p_t.neg() + 1.0).powf_scalar(gamma) * bce
+}
+
+/// Binary cross-entropy of `sigmoid(logits)` against `targets`, per element, computed stably:
+/// `max(x, 0) - x t + log(1 + exp(-|x|))`.
+pub fn bce_with_logits<const D: usize>(logits: Tensor<D>, targets: Tensor<D>) -> Tensor<D> {
+    logits.clone().clamp_min(0.0) - logits.clone() * targets
+        + (logits.abs().neg().exp() + 1.0).log()
 }
 
 /// `1 - GIoU` of corresponding boxes (`[N, 4]`, `x1, y1, x2, y2`), as torchvision's
