@@ -18,6 +18,18 @@ pub struct Level {
     pub range: (f64, f64),
 }
 
+impl Level {
+    /// A level of `height` x `width` cells of `stride` pixels handling distances in `range`.
+    pub fn new(stride: u32, height: usize, width: usize, range: (f64, f64)) -> Self {
+        Self {
+            stride,
+            height,
+            width,
+            range,
+        }
+    }
+}
+
 /// The targets of all locations, level after level, row-major within a level.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Targets {
@@ -102,18 +114,8 @@ mod tests {
 
     fn levels() -> [Level; 2] {
         [
-            Level {
-                stride: 8,
-                height: 8,
-                width: 8,
-                range: (0.0, 32.0),
-            },
-            Level {
-                stride: 16,
-                height: 4,
-                width: 4,
-                range: (32.0, f64::INFINITY),
-            },
+            Level::new(8, 8, 8, (0.0, 32.0)),
+            Level::new(16, 4, 4, (32.0, f64::INFINITY)),
         ]
     }
 
@@ -145,12 +147,7 @@ mod tests {
     #[test]
     fn centre_sampling_keeps_only_locations_near_the_centre() {
         let b = Bbox::new(0.0, 0.0, 60.0, 60.0);
-        let lv = [Level {
-            stride: 8,
-            height: 8,
-            width: 8,
-            range: (0.0, f64::INFINITY),
-        }];
+        let lv = [Level::new(8, 8, 8, (0.0, f64::INFINITY))];
         let all = fcos_targets(&lv, &[b], &[0], None);
         let near = fcos_targets(&lv, &[b], &[0], Some(1.5));
         let count = |t: &Targets| t.labels.iter().filter(|l| l.is_some()).count();

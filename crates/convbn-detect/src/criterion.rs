@@ -129,18 +129,8 @@ mod tests {
     fn loss_has_its_parts_and_descends() {
         let device = Device::flex().autodiff();
         let levels = [
-            Level {
-                stride: 8,
-                height: 4,
-                width: 4,
-                range: (0.0, 16.0),
-            },
-            Level {
-                stride: 16,
-                height: 2,
-                width: 2,
-                range: (16.0, f64::INFINITY),
-            },
+            Level::new(8, 4, 4, (0.0, 16.0)),
+            Level::new(16, 2, 2, (16.0, f64::INFINITY)),
         ];
         let targets = [
             fcos_targets(&levels, &[Bbox::new(2.0, 2.0, 22.0, 20.0)], &[1], None),
