@@ -15,18 +15,7 @@ use convbn_zoo::image::{load_crop, normalize};
 use convbn_zoo::pretrained::{Weights, build};
 use convbn_zoo::{Architecture, Model};
 
-fn photo(name: &str) -> Option<std::path::PathBuf> {
-    match convbn_zoo::assets::asset(name).and_then(|a| a.locate()) {
-        Ok(p) => Some(p),
-        Err(e) if std::env::var("CONVBN_REQUIRE_ASSETS").as_deref() == Ok("1") => {
-            panic!("{e} (CONVBN_REQUIRE_ASSETS=1)")
-        }
-        Err(e) => {
-            eprintln!("SKIPPED: {e}");
-            None
-        }
-    }
-}
+use convbn_zoo::assets::for_test as photo;
 
 const NORM: ([f32; 3], [f32; 3]) = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]);
 

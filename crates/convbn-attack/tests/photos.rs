@@ -12,19 +12,7 @@ use convbn_zoo::{Architecture, Model};
 #[global_allocator]
 static ALLOC: convbn::memory::CountingAlloc = convbn::memory::CountingAlloc;
 
-fn photo(name: &str) -> Option<std::path::PathBuf> {
-    let found = convbn_zoo::assets::asset(name).and_then(|a| a.locate());
-    match found {
-        Ok(p) => Some(p),
-        Err(e) if std::env::var("CONVBN_REQUIRE_ASSETS").as_deref() == Ok("1") => {
-            panic!("{e} (CONVBN_REQUIRE_ASSETS=1)")
-        }
-        Err(e) => {
-            eprintln!("SKIPPED: {e}");
-            None
-        }
-    }
-}
+use convbn_zoo::assets::for_test as photo;
 
 fn models(device: &Device) -> Option<Vec<(Mode, Model)>> {
     photo("mobilenet_v2")?;

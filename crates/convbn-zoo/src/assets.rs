@@ -281,6 +281,23 @@ pub const GROUPS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// For tests that need an asset: its cached path, or `None` after printing why the test is
+/// skipped. With `CONVBN_REQUIRE_ASSETS=1` (set by `.ci/run`) a missing asset fails the test
+/// instead, so nothing is skipped in CI. Panics on an unknown name (a bug in the test).
+pub fn for_test(name: &str) -> Option<PathBuf> {
+    let asset = asset(name).expect("known asset");
+    match asset.locate() {
+        Ok(path) => Some(path),
+        Err(e) if std::env::var_os("CONVBN_REQUIRE_ASSETS").is_some_and(|v| v == "1") => {
+            panic!("required asset missing: {e} (CONVBN_REQUIRE_ASSETS=1)")
+        }
+        Err(e) => {
+            eprintln!("SKIPPED (asset missing): {e}");
+            None
+        }
+    }
+}
+
 /// The asset called `name`.
 pub fn asset(name: &str) -> Result<&'static Asset, ZooError> {
     ASSETS.iter().find(|a| a.name == name).ok_or_else(|| {

@@ -8,6 +8,8 @@
 //! plane is walked directly, one rayon task per channel (weight gradient) or per plane (input
 //! gradient), rows vectorised when the stride is 1.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 /// The shapes of one depthwise convolution: `x` `[N, C, H, W]`, `grad` `[N, C, OH, OW]`,
@@ -38,43 +40,54 @@ impl Depthwise {
         (lo < hi).then(|| (lo, hi, lo * s + off - pad))
     }
 
+    /// Every (kernel tap, output row) pair whose row reads the input: `visit(tap, outputs,
+    /// input_row, input_col)` with `tap = i * kw + j`, `outputs` the plane offsets of the
+    /// output row's columns that land inside the input, and the input row and first input
+    /// column they read (later columns step by the horizontal stride).
+    fn for_each_row(&self, mut visit: impl FnMut(usize, Range<usize>, usize, usize)) {
+        let (ow, kw) = (self.output[1], self.kernel[1]);
+        for i in 0..self.kernel[0] {
+            let Some((y0, y1, iy0)) = self.span(0, i) else {
+                continue;
+            };
+            for j in 0..kw {
+                let Some((x0, x1, ix0)) = self.span(1, j) else {
+                    continue;
+                };
+                for (r, oy) in (y0..y1).enumerate() {
+                    let iy = iy0 + r * self.stride[0];
+                    visit(i * kw + j, oy * ow + x0..oy * ow + x1, iy, ix0);
+                }
+            }
+        }
+    }
+
     /// `dW[c, 0, i, j] = sum_{n, oy, ox} G[n, c, oy, ox] * X[n, c, oy*sy + i*dy - py, ...]`.
     pub fn weight_gradient(&self, x: &[f32], grad: &[f32]) -> Vec<f32> {
         let [h, w] = self.input;
         let [oh, ow] = self.output;
-        let [kh, kw] = self.kernel;
-        let mut out = vec![0.0f32; self.channels * kh * kw];
-        out.par_chunks_mut(kh * kw).enumerate().for_each(|(c, dw)| {
-            let mut acc = vec![0.0f64; kh * kw];
+        let taps = self.kernel[0] * self.kernel[1];
+        let sx = self.stride[1];
+        let mut out = vec![0.0f32; self.channels * taps];
+        out.par_chunks_mut(taps).enumerate().for_each(|(c, dw)| {
+            let mut acc = vec![0.0f64; taps];
             for n in 0..self.batch {
                 let plane = n * self.channels + c;
                 let xp = &x[plane * h * w..(plane + 1) * h * w];
                 let gp = &grad[plane * oh * ow..(plane + 1) * oh * ow];
-                for i in 0..kh {
-                    let Some((y0, y1, iy0)) = self.span(0, i) else {
-                        continue;
+                self.for_each_row(|tap, outputs, iy, ix0| {
+                    let grow = &gp[outputs];
+                    let xrow = &xp[iy * w..(iy + 1) * w];
+                    let sum: f32 = if sx == 1 {
+                        dot(grow, &xrow[ix0..ix0 + grow.len()])
+                    } else {
+                        grow.iter()
+                            .enumerate()
+                            .map(|(t, g)| g * xrow[ix0 + t * sx])
+                            .sum()
                     };
-                    for j in 0..kw {
-                        let Some((x0, x1, ix0)) = self.span(1, j) else {
-                            continue;
-                        };
-                        let mut sum = 0.0f32;
-                        for (r, oy) in (y0..y1).enumerate() {
-                            let iy = iy0 + r * self.stride[0];
-                            let grow = &gp[oy * ow + x0..oy * ow + x1];
-                            let xrow = &xp[iy * w..(iy + 1) * w];
-                            sum += if self.stride[1] == 1 {
-                                dot(grow, &xrow[ix0..ix0 + grow.len()])
-                            } else {
-                                grow.iter()
-                                    .enumerate()
-                                    .map(|(t, g)| g * xrow[ix0 + t * self.stride[1]])
-                                    .sum()
-                            };
-                        }
-                        acc[i * kw + j] += f64::from(sum);
-                    }
-                }
+                    acc[tap] += f64::from(sum);
+                });
             }
             for (d, a) in dw.iter_mut().zip(acc) {
                 *d = a as f32;
@@ -88,39 +101,28 @@ impl Depthwise {
     pub fn input_gradient(&self, weight: &[f32], grad: &[f32]) -> Vec<f32> {
         let [h, w] = self.input;
         let [oh, ow] = self.output;
-        let [kh, kw] = self.kernel;
+        let taps = self.kernel[0] * self.kernel[1];
+        let sx = self.stride[1];
         let mut out = vec![0.0f32; self.batch * self.channels * h * w];
         out.par_chunks_mut(h * w)
             .enumerate()
             .for_each(|(plane, dx)| {
                 let c = plane % self.channels;
                 let gp = &grad[plane * oh * ow..(plane + 1) * oh * ow];
-                let wc = &weight[c * kh * kw..(c + 1) * kh * kw];
-                for i in 0..kh {
-                    let Some((y0, y1, iy0)) = self.span(0, i) else {
-                        continue;
-                    };
-                    for j in 0..kw {
-                        let Some((x0, x1, ix0)) = self.span(1, j) else {
-                            continue;
-                        };
-                        let wv = wc[i * kw + j];
-                        for (r, oy) in (y0..y1).enumerate() {
-                            let iy = iy0 + r * self.stride[0];
-                            let grow = &gp[oy * ow + x0..oy * ow + x1];
-                            let drow = &mut dx[iy * w..(iy + 1) * w];
-                            if self.stride[1] == 1 {
-                                for (d, g) in drow[ix0..ix0 + grow.len()].iter_mut().zip(grow) {
-                                    *d += g * wv;
-                                }
-                            } else {
-                                for (t, g) in grow.iter().enumerate() {
-                                    drow[ix0 + t * self.stride[1]] += g * wv;
-                                }
-                            }
+                let wc = &weight[c * taps..(c + 1) * taps];
+                self.for_each_row(|tap, outputs, iy, ix0| {
+                    let (grow, wv) = (&gp[outputs], wc[tap]);
+                    let drow = &mut dx[iy * w..(iy + 1) * w];
+                    if sx == 1 {
+                        for (d, g) in drow[ix0..ix0 + grow.len()].iter_mut().zip(grow) {
+                            *d += g * wv;
+                        }
+                    } else {
+                        for (t, g) in grow.iter().enumerate() {
+                            drow[ix0 + t * sx] += g * wv;
                         }
                     }
-                }
+                });
             });
         out
     }
