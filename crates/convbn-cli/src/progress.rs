@@ -3,7 +3,29 @@
 use convbn::Mode;
 use convbn_train::log::{EpochRecord, IterationRecord};
 use convbn_train::observer::Observer;
+use convbn_detect::train::log::{DetectEvaluation, DetectIteration};
+use convbn_detect::train::observer::DetectObserver;
 use indicatif::{ProgressBar, ProgressStyle};
+
+/// A bar counting training iterations, with a message after it.
+fn iteration_bar() -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} it (eta {eta}) {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+/// Print `line` above the bar, or on its own when the bar is hidden (no terminal).
+fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
+}
 
 /// Shows iterations done, per-mode loss and accuracy, images/s and memory.
 pub struct TrainProgress {
@@ -15,16 +37,8 @@ pub struct TrainProgress {
 impl TrainProgress {
     /// A bar for a run with `batch` images per iteration.
     pub fn new(batch: usize) -> Self {
-        let bar = ProgressBar::new(0);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{elapsed_precise} [{bar:30}] {pos}/{len} it (eta {eta}) {msg}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
         Self {
-            bar,
+            bar: iteration_bar(),
             batch,
             last: Vec::new(),
         }
@@ -96,10 +110,101 @@ impl Observer for TrainProgress {
             r.test_accuracy * 100.0,
             r.test_images
         );
-        if self.bar.is_hidden() {
-            eprintln!("{line}");
-        } else {
-            self.bar.println(line);
+        say(&self.bar, line);
+    }
+}
+
+/// Progress of detection training: per-mode loss parts, images/s and memory, and the COCO
+/// numbers after each epoch.
+pub struct DetectProgress {
+    bar: ProgressBar,
+    batch: usize,
+    last: Vec<(Mode, DetectIteration)>,
+}
+
+impl DetectProgress {
+    /// A bar for a run with `batch` images per iteration.
+    pub fn new(batch: usize) -> Self {
+        Self {
+            bar: iteration_bar(),
+            batch,
+            last: Vec::new(),
         }
+    }
+
+    /// Remove the bar.
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+
+    fn message(&self) -> String {
+        self.last
+            .iter()
+            .map(|(mode, r)| {
+                format!(
+                    "{mode}: loss {:.3} (cls {:.3} box {:.3} ctr {:.3}) {:.1} img/s {:.0} MB",
+                    r.loss,
+                    r.classification,
+                    r.regression,
+                    r.centerness,
+                    self.batch as f64 * 1e3 / r.ms,
+                    r.step_peak_bytes as f64 / 1e6
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+}
+
+impl DetectObserver for DetectProgress {
+    fn start(&mut self, total: usize, done: usize) {
+        self.bar.set_length(total as u64);
+        self.bar.set_position(done as u64);
+    }
+
+    fn step(&mut self, mode: Mode, r: &DetectIteration) {
+        match self.last.iter_mut().find(|e| e.0 == mode) {
+            Some(e) => e.1 = r.clone(),
+            None => self.last.push((mode, r.clone())),
+        }
+        if self.last.first().is_some_and(|e| e.0 == mode) {
+            self.bar.set_position(r.step as u64 + 1);
+        }
+        self.bar.set_message(self.message());
+        if self.bar.is_hidden()
+            && self.last.last().is_some_and(|e| e.0 == mode)
+            && r.step.is_multiple_of(25)
+        {
+            eprintln!(
+                "iteration {}/{}: {}",
+                r.step + 1,
+                self.bar.length().unwrap_or(0),
+                self.message()
+            );
+        }
+    }
+
+    fn evaluating(&mut self, mode: Mode, done: usize, total: usize) {
+        self.bar
+            .set_message(format!("testing {mode}: {done}/{total} images"));
+    }
+
+    fn epoch(&mut self, mode: Mode, r: &DetectEvaluation) {
+        let s = &r.stats;
+        say(
+            &self.bar,
+            format!(
+                "epoch {} {mode}: train loss {:.4}; test AP {:.3} AP50 {:.3} AP75 {:.3} AR100 \
+                 {:.3} ({} images, {} detections)",
+                r.epoch + 1,
+                r.train_loss,
+                s[0],
+                s[1],
+                s[2],
+                s[8],
+                r.test_images,
+                r.detections
+            ),
+        );
     }
 }

@@ -73,7 +73,8 @@ pub fn decode(
             for c in 0..classes {
                 for k in 0..plane {
                     let p = cls[(n * classes + c) * plane + k];
-                    if f64::from(p) < config.score_threshold {
+                    // NaN fails this test too: a diverged model predicts nothing.
+                    if !(f64::from(p) >= config.score_threshold) {
                         continue;
                     }
                     let score = (f64::from(p) * f64::from(ctr[n * plane + k])).sqrt();
@@ -81,6 +82,9 @@ pub fn decode(
                     let d = |i: usize| f64::from(ltrb[(n * 4 + i) * plane + k]);
                     let bbox =
                         Bbox::new(x - d(0), y - d(1), x + d(2), y + d(3)).clip(width, height);
+                    if !(score.is_finite() && bbox.is_valid()) {
+                        continue;
+                    }
                     level_candidates.push(Prediction {
                         bbox,
                         score,

@@ -5,7 +5,7 @@
 //! `(l, t, r, b)` and centerness at every location.
 
 use burn::module::{Module, Param};
-use burn::nn::PaddingConfig2d;
+use burn::nn::{GroupNorm, GroupNormConfig, Initializer, PaddingConfig2d};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
@@ -84,56 +84,93 @@ impl Fpn {
 pub struct LevelOutput {
     /// Class logits.
     pub cls_logits: Tensor<4>,
-    /// `(l, t, r, b)` distances from each location, in pixels (non-negative).
+    /// `(l, t, r, b)` distances from each location, in pixels: `exp(x) * stride` (FCOS), positive.
     pub ltrb: Tensor<4>,
     /// Centerness logits.
     pub centerness: Tensor<4>,
 }
 
-/// The head shared by all levels: a classification and a box tower of 3x3 conv + ReLU.
+/// Bound of the log-distances (`exp(8)` strides: far beyond any image), so a bad step cannot
+/// overflow the exponential.
+const MAX_LOG_DISTANCE: f64 = 8.0;
+
+/// One tower layer: 3x3 conv, GroupNorm, ReLU (FCOS's head).
+#[derive(Module, Debug)]
+pub struct TowerLayer {
+    conv: Conv2d,
+    norm: GroupNorm,
+}
+
+impl TowerLayer {
+    fn new(channels: usize, device: &Device) -> Self {
+        // Groups of 8 channels, as FCOS's 32 groups of 256; one group when that does not divide.
+        let groups = if channels.is_multiple_of(8) { channels / 8 } else { 1 };
+        Self {
+            conv: head_conv(channels, channels, device),
+            norm: GroupNormConfig::new(groups, channels).init(device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        activation::relu(self.norm.forward(self.conv.forward(x)))
+    }
+}
+
+/// A 3x3 head convolution initialised as FCOS's: weights N(0, 0.01).
+fn head_conv(cin: usize, cout: usize, device: &Device) -> Conv2d {
+    Conv2dConfig::new([cin, cout], [3, 3])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .with_initializer(Initializer::Normal {
+            mean: 0.0,
+            std: 0.01,
+        })
+        .init(device)
+}
+
+/// The head shared by all levels: a classification and a box tower of 3x3 conv + GroupNorm +
+/// ReLU, then class logits from the first, distances and centerness from the second.
 #[derive(Module, Debug)]
 pub struct FcosHead {
-    cls_tower: Vec<Conv2d>,
-    box_tower: Vec<Conv2d>,
+    cls_tower: Vec<TowerLayer>,
+    box_tower: Vec<TowerLayer>,
     cls_logits: Conv2d,
     bbox_pred: Conv2d,
     centerness: Conv2d,
 }
 
 impl FcosHead {
-    /// A head with towers of `depth` convolutions; class logits start at the prior 0.01
-    /// (bias `-log(99)`, as FCOS and RetinaNet).
+    /// A head with towers of `depth` layers; class logits start at the prior 0.01 (bias
+    /// `-log(99)`, as FCOS and RetinaNet), the other biases at 0.
     pub fn new(channels: usize, classes: usize, depth: usize, device: &Device) -> Self {
-        let tower = || -> Vec<Conv2d> {
-            (0..depth)
-                .map(|_| conv(channels, channels, 3, device))
-                .collect()
+        let tower = || -> Vec<TowerLayer> {
+            (0..depth).map(|_| TowerLayer::new(channels, device)).collect()
         };
-        let mut cls_logits = conv(channels, classes, 3, device);
-        cls_logits.bias = Some(Param::from_tensor(Tensor::full(
-            [classes],
-            -(99.0f64.ln()),
-            device,
-        )));
+        let with_bias = |mut c: Conv2d, n: usize, v: f64| {
+            c.bias = Some(Param::from_tensor(Tensor::full([n], v, device)));
+            c
+        };
         Self {
             cls_tower: tower(),
             box_tower: tower(),
-            cls_logits,
-            bbox_pred: conv(channels, 4, 3, device),
-            centerness: conv(channels, 1, 3, device),
+            cls_logits: with_bias(head_conv(channels, classes, device), classes, -(99.0f64.ln())),
+            bbox_pred: with_bias(head_conv(channels, 4, device), 4, 0.0),
+            centerness: with_bias(head_conv(channels, 1, device), 1, 0.0),
         }
     }
 
     /// The head on one level of the given stride.
     pub fn forward(&self, p: Tensor<4>, stride: u32) -> LevelOutput {
-        let run = |tower: &[Conv2d], x: Tensor<4>| {
-            tower.iter().fold(x, |x, c| activation::relu(c.forward(x)))
-        };
+        let run = |tower: &[TowerLayer], x: Tensor<4>| tower.iter().fold(x, |x, l| l.forward(x));
         let cls = run(&self.cls_tower, p.clone());
         let bx = run(&self.box_tower, p);
         LevelOutput {
             cls_logits: self.cls_logits.forward(cls),
-            ltrb: activation::relu(self.bbox_pred.forward(bx.clone())) * f64::from(stride),
+            ltrb: self
+                .bbox_pred
+                .forward(bx.clone())
+                .clamp(-MAX_LOG_DISTANCE, MAX_LOG_DISTANCE)
+                .exp()
+                * f64::from(stride),
             centerness: self.centerness.forward(bx),
         }
     }

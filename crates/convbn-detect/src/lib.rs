@@ -15,6 +15,7 @@ pub mod losses;
 pub mod samples;
 pub mod scenes;
 pub mod tiles;
+pub mod train;
 pub mod voc;
 
 /// Errors of detection data and evaluation.
@@ -44,6 +45,9 @@ pub enum DetectError {
     /// A ConvBN block refused its input.
     #[error(transparent)]
     ConvBn(#[from] convbn::ConvBnError),
+    /// Training options, checkpoints or the classification data the scenes are made of.
+    #[error(transparent)]
+    Train(#[from] convbn_train::TrainError),
     /// A built-in dataset's assets (missing: `convbn fetch ...` says how).
     #[error(transparent)]
     Asset(#[from] convbn_zoo::ZooError),

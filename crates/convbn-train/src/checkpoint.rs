@@ -7,12 +7,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use burn::module::Module;
+use burn::optim::ModuleOptimizer;
+use convbn::Mode;
 use convbn_zoo::checkpoint::Checkpoint;
 use convbn_zoo::load::{LoadOptions, Naming, load, to_checkpoint};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
 use crate::log::RunLog;
+use crate::param_ids;
 
 /// Name of the optimizer-state tensor.
 const OPTIMIZER: &str = "__optimizer__";
@@ -30,23 +33,24 @@ pub struct Position {
     pub step: usize,
 }
 
-/// The non-tensor state of a run.
+/// The non-tensor state of a run; `L` is its log (fine-tuning's [`RunLog`] by default,
+/// detection has its own).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct RunState {
+pub struct RunState<L = RunLog> {
     /// The next iteration.
     pub position: Position,
     /// Parameter ids by path (the optimizer state is keyed by them).
     pub param_ids: BTreeMap<String, u64>,
     /// The log so far (it holds the config and the mode).
-    pub log: RunLog,
+    pub log: L,
 }
 
 /// Write `model`, the optimizer bytes and `state` to `path` atomically.
-pub fn save<M: Module>(
+pub fn save<M: Module, L: Serialize>(
     path: &Path,
     model: &M,
     optimizer: &[u8],
-    state: &RunState,
+    state: &RunState<L>,
 ) -> Result<(), TrainError> {
     let fail = |why: String| TrainError::Checkpoint(format!("writing {}: {why}", path.display()));
     let json = serde_json::to_string(state).map_err(|e| fail(e.to_string()))?;
@@ -61,17 +65,22 @@ pub fn save<M: Module>(
 }
 
 /// A checkpoint read back: the model's tensors, the optimizer bytes, the run state.
-pub struct Saved {
+pub struct Saved<L = RunLog> {
     /// Model tensors by burn path.
     pub tensors: Checkpoint,
     /// Optimizer state (burnpack bytes).
     pub optimizer: Vec<u8>,
     /// Run state.
-    pub state: RunState,
+    pub state: RunState<L>,
 }
 
-/// Read a checkpoint written by [`save`].
+/// Read a fine-tuning checkpoint written by [`save`].
 pub fn read(path: &Path) -> Result<Saved, TrainError> {
+    read_as(path)
+}
+
+/// Read a checkpoint written by [`save`] whose log is an `L`.
+pub fn read_as<L: serde::de::DeserializeOwned>(path: &Path) -> Result<Saved<L>, TrainError> {
     let corrupt = |why: String| {
         TrainError::Checkpoint(format!(
             "{} is not a usable checkpoint ({why}); start afresh without --resume, or restore it",
@@ -86,7 +95,7 @@ pub fn read(path: &Path) -> Result<Saved, TrainError> {
         .as_ref()
         .and_then(|m| m.get(STATE))
         .ok_or_else(|| corrupt("no run state".into()))?;
-    let state: RunState = serde_json::from_str(json).map_err(|e| corrupt(e.to_string()))?;
+    let state: RunState<L> = serde_json::from_str(json).map_err(|e| corrupt(e.to_string()))?;
     let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| corrupt(e.to_string()))?;
     let optimizer = st
         .tensor(OPTIMIZER)
@@ -104,5 +113,116 @@ pub fn read(path: &Path) -> Result<Saved, TrainError> {
 /// Load saved tensors into `model` strictly (same architecture, classes and mode).
 pub fn load_model<M: Module>(model: &mut M, tensors: &Checkpoint) -> Result<(), TrainError> {
     load(model, tensors, &Naming::burn(), LoadOptions::default())?;
+    Ok(())
+}
+
+/// A run log that checkpoints carry: it knows its mode and the config that made it.
+pub trait Log: Serialize + serde::de::DeserializeOwned {
+    /// The run's configuration type.
+    type Config: PartialEq + Serialize;
+    /// The mode's name (`"tune"`, ...).
+    fn mode(&self) -> &str;
+    /// The run's configuration.
+    fn config(&self) -> &Self::Config;
+}
+
+impl Log for RunLog {
+    type Config = crate::FinetuneConfig;
+    fn mode(&self) -> &str {
+        &self.mode
+    }
+    fn config(&self) -> &Self::Config {
+        &self.config
+    }
+}
+
+/// A mode's run restored from its checkpoint.
+pub struct Resumed<M, L> {
+    /// The model with the saved tensors and parameter ids.
+    pub model: M,
+    /// The optimizer with the saved state.
+    pub optimizer: ModuleOptimizer,
+    /// Where the run stopped.
+    pub position: Position,
+    /// The log so far.
+    pub log: L,
+}
+
+/// Restore `mode`'s run from `path` into `model` (built as for a new run and already switched
+/// to `mode`) and `optimizer` (fresh). Refuses checkpoints of another config or mode.
+pub fn resume<M: Module, L: Log>(
+    path: &Path,
+    mode: Mode,
+    config: &L::Config,
+    mut model: M,
+    optimizer: ModuleOptimizer,
+) -> Result<Resumed<M, L>, TrainError> {
+    let saved = read_as::<L>(path).map_err(|e| match e {
+        TrainError::Io { .. } => TrainError::Checkpoint(format!(
+            "cannot resume {mode}: no checkpoint at {} (start without --resume)",
+            path.display()
+        )),
+        e => e,
+    })?;
+    let log = saved.state.log;
+    if log.config() != config {
+        return Err(TrainError::Checkpoint(format!(
+            "{} was written by a run with other options; resume with the same options (saved: {})",
+            path.display(),
+            serde_json::to_string(log.config()).unwrap_or_default()
+        )));
+    }
+    if log.mode() != mode.to_string() {
+        return Err(TrainError::Checkpoint(format!(
+            "{} holds a {} run, not {mode}",
+            path.display(),
+            log.mode()
+        )));
+    }
+    load_model(&mut model, &saved.tensors)?;
+    let (model, unmatched) = param_ids::restore(model, &saved.state.param_ids);
+    if !unmatched.is_empty() {
+        return Err(TrainError::Checkpoint(format!(
+            "{}: parameters {unmatched:?} are not in the model",
+            path.display()
+        )));
+    }
+    let optimizer = optimizer
+        .from_bytes(burn::tensor::Bytes::from_bytes_vec(saved.optimizer))
+        .map_err(|e| {
+            TrainError::Checkpoint(format!(
+                "{}: unreadable optimizer state ({e:?})",
+                path.display()
+            ))
+        })?;
+    Ok(Resumed {
+        model,
+        optimizer,
+        position: saved.state.position,
+        log,
+    })
+}
+
+/// Write a mode's checkpoint (model, optimizer, position, log) to `checkpoint` and its log
+/// as pretty JSON to `log_path`, both atomically.
+pub fn save_run<M: Module, L: Serialize>(
+    checkpoint: &Path,
+    log_path: &Path,
+    model: &M,
+    optimizer: &ModuleOptimizer,
+    position: Position,
+    log: &L,
+) -> Result<(), TrainError> {
+    let bytes = optimizer
+        .into_bytes()
+        .map_err(|e| TrainError::Checkpoint(format!("serialising the optimizer state: {e:?}")))?;
+    let state = RunState {
+        position,
+        param_ids: param_ids::collect(model),
+        log,
+    };
+    save(checkpoint, model, &bytes, &state)?;
+    let json = serde_json::to_vec_pretty(log).map_err(|e| TrainError::Checkpoint(e.to_string()))?;
+    convbn_zoo::assets::write_atomically(log_path, &json)?;
     Ok(())
 }

@@ -39,6 +39,18 @@ pub enum Start {
     File(PathBuf),
 }
 
+impl Start {
+    /// The zoo's name for these weights.
+    pub fn weights(&self) -> convbn_zoo::pretrained::Weights {
+        use convbn_zoo::pretrained::Weights;
+        match self {
+            Start::Imagenet => Weights::ImageNet,
+            Start::Random => Weights::Random,
+            Start::File(p) => Weights::File(p.clone()),
+        }
+    }
+}
+
 /// A fine-tuning run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FinetuneConfig {

@@ -133,10 +133,12 @@ impl RunLog {
     }
 }
 
-/// Non-finite floats as JSON `null` and back as NaN (JSON has no NaN).
-mod nullable_float {
+/// Non-finite floats as JSON `null` and back as NaN (JSON has no NaN); for
+/// `#[serde(with = "convbn_train::log::nullable_float")]`.
+pub mod nullable_float {
     use serde::{Deserialize, Deserializer, Serializer};
 
+    /// A finite float as itself, anything else as `null`.
     pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
         if v.is_finite() {
             s.serialize_f64(*v)
@@ -145,6 +147,7 @@ mod nullable_float {
         }
     }
 
+    /// A float, or NaN for `null`.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
         Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
     }

@@ -17,15 +17,14 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use convbn::{Mode, memory, set_mode};
-use convbn_zoo::pretrained::{Weights, build};
+use convbn_zoo::pretrained::build;
 use convbn_zoo::{Architecture, Model};
 
-use crate::checkpoint::{self, Position, RunState};
-use crate::config::{DataSource, FinetuneConfig, Start};
+use crate::checkpoint::{self, Position};
+use crate::config::{DataSource, FinetuneConfig};
 use crate::data::augment::{Jitter, Transform};
 use crate::data::{Split, fashion_mnist, folder};
 use crate::log::{EpochRecord, IterationRecord, RunLog};
-use crate::param_ids;
 use crate::rng::Rng;
 use crate::{TrainError, observer::Observer};
 
@@ -132,48 +131,12 @@ impl Finetune {
             let mut model = initial_model(arch, &config, classes, options.fetch, device)?;
             let optimizer = config.optimizer.init();
             let mut run = if resume {
-                let saved = checkpoint::read(&path).map_err(|e| match e {
-                    TrainError::Io { .. } => TrainError::Checkpoint(format!(
-                        "cannot resume {mode}: no checkpoint at {} (start without --resume)",
-                        path.display()
-                    )),
-                    e => e,
-                })?;
-                if saved.state.log.config != config {
-                    return Err(TrainError::Checkpoint(format!(
-                        "{} was written by a run with other options; resume with the same \
-                         options (saved: {})",
-                        path.display(),
-                        serde_json::to_string(&saved.state.log.config).unwrap_or_default()
-                    )));
-                }
-                if saved.state.log.mode != mode.to_string() {
-                    return Err(TrainError::Checkpoint(format!(
-                        "{} holds a {} run, not {mode}",
-                        path.display(),
-                        saved.state.log.mode
-                    )));
-                }
                 set_mode(&mut model, mode)?;
-                checkpoint::load_model(&mut model, &saved.tensors)?;
-                let (model, unmatched) = param_ids::restore(model, &saved.state.param_ids);
-                if !unmatched.is_empty() {
-                    return Err(TrainError::Checkpoint(format!(
-                        "{}: parameters {unmatched:?} are not in the model",
-                        path.display()
-                    )));
-                }
-                let optimizer = optimizer
-                    .from_bytes(burn::tensor::Bytes::from_bytes_vec(saved.optimizer))
-                    .map_err(|e| {
-                        TrainError::Checkpoint(format!(
-                            "{}: unreadable optimizer state ({e:?})",
-                            path.display()
-                        ))
-                    })?;
+                let r: checkpoint::Resumed<Model, RunLog> =
+                    checkpoint::resume(&path, mode, &config, model, optimizer)?;
                 match position {
-                    None => position = Some(saved.state.position),
-                    Some(p) if p != saved.state.position => {
+                    None => position = Some(r.position),
+                    Some(p) if p != r.position => {
                         return Err(TrainError::Checkpoint(format!(
                             "the modes' checkpoints in {} stopped at different iterations; \
                              resume each mode on its own",
@@ -184,9 +147,9 @@ impl Finetune {
                 }
                 Run {
                     mode,
-                    model: Some(model),
-                    optimizer,
-                    log: saved.state.log,
+                    model: Some(r.model),
+                    optimizer: r.optimizer,
+                    log: r.log,
                 }
             } else {
                 if path.exists() && !options.overwrite {
@@ -443,21 +406,16 @@ impl Finetune {
 
     /// Write every mode's checkpoint and log.
     fn save_all(&self) -> Result<(), TrainError> {
+        let out = &self.options.out_dir;
         for run in &self.runs {
-            let model = run.model();
-            let optimizer = run.optimizer.into_bytes().map_err(|e| {
-                TrainError::Checkpoint(format!("serialising the optimizer state: {e:?}"))
-            })?;
-            let state = RunState {
-                position: self.position,
-                param_ids: param_ids::collect(model),
-                log: run.log.clone(),
-            };
-            let out = &self.options.out_dir;
-            checkpoint::save(&checkpoint_file(out, run.mode), model, &optimizer, &state)?;
-            let json = serde_json::to_vec_pretty(&run.log)
-                .map_err(|e| TrainError::Checkpoint(e.to_string()))?;
-            convbn_zoo::assets::write_atomically(&log_file(out, run.mode), &json)?;
+            checkpoint::save_run(
+                &checkpoint_file(out, run.mode),
+                &log_file(out, run.mode),
+                run.model(),
+                &run.optimizer,
+                self.position,
+                &run.log,
+            )?;
         }
         Ok(())
     }
@@ -502,19 +460,18 @@ pub fn initial_model(
     fetch: bool,
     device: &Device,
 ) -> Result<Model, TrainError> {
-    let weights = match &config.start {
-        Start::Imagenet => Weights::ImageNet,
-        Start::Random => Weights::Random,
-        Start::File(p) => Weights::File(p.clone()),
-    };
     device.seed(config.seed);
-    let model = build(arch, &weights, fetch, device)?;
+    let model = build(arch, &config.start.weights(), fetch, device)?;
     device.seed(config.seed ^ 0x0C1A_55E5);
     let model = model.with_num_classes(classes, device);
-    // burn initialises parameters lazily, on first use: draw the classifier now, while the
-    // generator is in its seeded state, not at whatever point the first forward comes.
-    model.visit(&mut Materialize);
+    materialize(&model);
     Ok(model)
+}
+
+/// burn initialises parameters lazily, on first use: draw every parameter of `model` now,
+/// while the generator is in its seeded state, not at whatever point the first forward comes.
+pub fn materialize<M: Module>(model: &M) {
+    model.visit(&mut Materialize);
 }
 
 /// Forces the lazy initialisation of every float parameter.

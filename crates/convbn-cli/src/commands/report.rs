@@ -94,7 +94,7 @@ pub fn train_and_report(args: &TrainArgs, modes: &[Mode], format: Format) -> Res
     let config = args.config()?;
     let options = args.options();
     let device = training_device();
-    let mut job = if args.resume {
+    let mut job = if args.run.resume {
         Finetune::resume(config.clone(), modes, options, &device)?
     } else {
         Finetune::new(config.clone(), modes, options, &device)?
@@ -114,7 +114,7 @@ pub fn train_and_report(args: &TrainArgs, modes: &[Mode], format: Format) -> Res
             .collect::<Vec<_>>()
             .join(", "),
         if modes.len() > 1 { "s (lock-step)" } else { "" },
-        if args.resume {
+        if args.run.resume {
             format!(", resuming at iteration {}", job.position().step)
         } else {
             String::new()

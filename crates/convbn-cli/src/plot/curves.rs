@@ -29,20 +29,37 @@ fn smooth(values: &[f64], alpha: f64) -> Vec<f64> {
 /// `(iteration, EMA of field)` over a log's iterations.
 fn smoothed(l: &RunLog, alpha: f64, field: fn(&IterationRecord) -> f64) -> Vec<(f64, f64)> {
     let raw: Vec<f64> = l.iterations.iter().map(field).collect();
-    l.iterations
+    let steps: Vec<usize> = l.iterations.iter().map(|r| r.step).collect();
+    smoothed_points(&steps, &raw, alpha)
+}
+
+/// One panel of a 2x2 chart: caption, axis descriptions, named series, whether to mark points.
+pub type Panel<'a> = (&'a str, &'a str, &'a str, Vec<(String, Vec<(f64, f64)>)>, bool);
+
+/// Draw four panels in a 2x2 grid under `title` into a PNG at `path`.
+pub fn grid(title: &str, path: &Path, panels: [Panel<'_>; 4]) -> Result<()> {
+    init_font();
+    let root = BitMapBackend::new(path, (1400, 1000)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let root = root.titled(title, ("sans-serif", 26)).map_err(err)?;
+    for (area, (caption, x, y, data, points)) in root.split_evenly((2, 2)).iter().zip(panels) {
+        panel(area, caption, x, y, &data, points)?;
+    }
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+/// Exponential moving average of `values` along `steps`, as points.
+pub fn smoothed_points(steps: &[usize], values: &[f64], alpha: f64) -> Vec<(f64, f64)> {
+    steps
         .iter()
-        .zip(smooth(&raw, alpha))
-        .map(|(r, v)| (r.step as f64, v))
+        .zip(smooth(values, alpha))
+        .map(|(&s, v)| (s as f64, v))
         .collect()
 }
 
 /// Draw the 2x2 chart of `logs` into a PNG at `path`.
 pub fn draw(logs: &[RunLog], title: &str, path: &Path) -> Result<()> {
-    init_font();
-    let root = BitMapBackend::new(path, (1400, 1000)).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let root = root.titled(title, ("sans-serif", 26)).map_err(err)?;
-    let panels = root.split_evenly((2, 2));
     let series = |f: &dyn Fn(&RunLog) -> Vec<(f64, f64)>| -> Vec<(String, Vec<(f64, f64)>)> {
         logs.iter().map(|l| (l.mode.clone(), f(l))).collect()
     };
@@ -61,38 +78,20 @@ pub fn draw(logs: &[RunLog], title: &str, path: &Path) -> Result<()> {
             .map(|r| (r.step as f64, r.step_peak_bytes as f64 / 1e6))
             .collect()
     });
-    panel(
-        &panels[0],
-        "training loss (EMA)",
-        "iteration",
-        "cross-entropy",
-        &loss,
-        false,
-    )?;
-    panel(
-        &panels[1],
-        "test accuracy",
-        "epoch",
-        "accuracy (%)",
-        &acc,
-        true,
-    )?;
-    panel(
-        &panels[2],
-        "time per iteration (EMA)",
-        "iteration",
-        "ms",
-        &ms,
-        false,
-    )?;
-    panel(
-        &panels[3],
-        "peak memory per iteration",
-        "iteration",
-        "MB above model + optimizer",
-        &mem,
-        false,
-    )?;
-    root.present().map_err(err)?;
-    Ok(())
+    grid(
+        title,
+        path,
+        [
+            ("training loss (EMA)", "iteration", "cross-entropy", loss, false),
+            ("test accuracy", "epoch", "accuracy (%)", acc, true),
+            ("time per iteration (EMA)", "iteration", "ms", ms, false),
+            (
+                "peak memory per iteration",
+                "iteration",
+                "MB above model + optimizer",
+                mem,
+                false,
+            ),
+        ],
+    )
 }

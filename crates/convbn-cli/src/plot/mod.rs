@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod curves;
+pub mod detect;
 pub mod histogram;
 pub mod lines;
 

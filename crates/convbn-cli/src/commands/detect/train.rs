@@ -1,0 +1,347 @@
+//! `convbn detect train`: train an FCOS detector on the pretrained MobileNetV2 backbone with
+//! its ConvBN blocks in Eval, Tune or Deploy mode (several modes run in lock-step), with
+//! progress, JSON logs, charts, checkpoints and resume.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use convbn::Mode;
+use convbn_detect::train::log::DetectLog;
+use convbn_detect::train::{DetectConfig, DetectData, DetectTrain};
+use serde::Serialize;
+
+use crate::commands::Format;
+use crate::commands::train_args::{OptimArgs, RunArgs, parse_start};
+use crate::device::training_device;
+use crate::plot;
+use crate::progress::DetectProgress;
+
+/// Default learning rate of detection (SGD, momentum 0.9, batch 16).
+pub const DETECT_LR: f64 = 0.01;
+
+/// Default warm-up iterations of detection (the head starts untrained).
+pub const DETECT_WARMUP: usize = 100;
+
+/// Built-in and user datasets.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataName {
+    /// Seeded Fashion-MNIST scenes (10 classes, 128x128 canvases, fixed test split).
+    Scenes,
+    /// DeepForest's aerial tree crowns (tiles; OSBS_029 and SOAP_061 held out).
+    Trees,
+    /// COCO JSON: --coco-train, --coco-train-images, --coco-test, --coco-test-images.
+    Coco,
+    /// Pascal VOC XML folders: --voc-train, --voc-test.
+    Voc,
+}
+
+/// Detection training options.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// ConvBN mode(s) of the backbone: tune, eval or deploy; several (comma-separated) run in
+    /// lock-step on the same batches.
+    #[arg(long, value_delimiter = ',', default_value = "tune")]
+    mode: Vec<Mode>,
+    /// Dataset.
+    #[arg(long, value_enum, default_value_t = DataName::Scenes)]
+    data: DataName,
+    /// Training scenes (--data scenes).
+    #[arg(long, default_value_t = 2000)]
+    scenes_train: usize,
+    /// Test scenes (--data scenes).
+    #[arg(long, default_value_t = 500)]
+    scenes_test: usize,
+    /// COCO training annotations (--data coco).
+    #[arg(long)]
+    coco_train: Option<PathBuf>,
+    /// Folder of the COCO training images.
+    #[arg(long)]
+    coco_train_images: Option<PathBuf>,
+    /// COCO test annotations.
+    #[arg(long)]
+    coco_test: Option<PathBuf>,
+    /// Folder of the COCO test images.
+    #[arg(long)]
+    coco_test_images: Option<PathBuf>,
+    /// Folder of VOC training annotations (--data voc), images beside them.
+    #[arg(long)]
+    voc_train: Option<PathBuf>,
+    /// Folder of VOC test annotations.
+    #[arg(long)]
+    voc_test: Option<PathBuf>,
+    /// Leave invalid annotations (boxes outside the image, negative sizes, unknown classes,
+    /// missing images) out and report them, instead of stopping.
+    #[arg(long)]
+    skip_invalid: bool,
+    /// Backbone weights: `imagenet`, `random`, or a MobileNetV2 checkpoint file.
+    #[arg(long, default_value = "imagenet")]
+    weights: String,
+    /// Input side (a multiple of 32); default 128 for scenes, 256 otherwise.
+    #[arg(long)]
+    size: Option<usize>,
+    /// FPN and head width.
+    #[arg(long, default_value_t = 64)]
+    channels: usize,
+    /// Images per iteration.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// Passes over the training set.
+    #[arg(long, default_value_t = 4)]
+    epochs: usize,
+    /// Use only the first N training images (tiles for trees).
+    #[arg(long)]
+    train_limit: Option<usize>,
+    /// Use only the first N test images.
+    #[arg(long)]
+    test_limit: Option<usize>,
+    /// Turn off random horizontal flips.
+    #[arg(long)]
+    no_augment: bool,
+    #[command(flatten)]
+    optim: OptimArgs,
+    /// Seed of the head initialisation, shuffling and flips.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Images per step when evaluating.
+    #[arg(long, default_value_t = 50)]
+    eval_batch_size: usize,
+    /// Run directory: `<out>/<mode>/{checkpoint.safetensors,log.json}`, charts, summary.
+    #[arg(long, default_value = "runs/detect")]
+    out: PathBuf,
+    #[command(flatten)]
+    run: RunArgs,
+    /// Output format of the final summary.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+impl Args {
+    fn config(&self) -> Result<DetectConfig> {
+        let need = |v: &Option<PathBuf>, flag: &str| -> Result<PathBuf> {
+            v.clone()
+                .with_context(|| format!("--data {:?} needs {flag}", self.data))
+        };
+        let data = match self.data {
+            DataName::Scenes => DetectData::Scenes {
+                train: self.scenes_train,
+                test: self.scenes_test,
+            },
+            DataName::Trees => DetectData::Trees,
+            DataName::Coco => DetectData::Coco {
+                train: need(&self.coco_train, "--coco-train")?,
+                train_images: need(&self.coco_train_images, "--coco-train-images")?,
+                test: need(&self.coco_test, "--coco-test")?,
+                test_images: need(&self.coco_test_images, "--coco-test-images")?,
+            },
+            DataName::Voc => DetectData::Voc {
+                train: need(&self.voc_train, "--voc-train")?,
+                test: need(&self.voc_test, "--voc-test")?,
+            },
+        };
+        let config = DetectConfig {
+            data,
+            skip_invalid: self.skip_invalid,
+            start: parse_start(&self.weights)?,
+            size: self
+                .size
+                .unwrap_or(if self.data == DataName::Scenes { 128 } else { 256 }),
+            channels: self.channels,
+            batch_size: self.batch_size,
+            epochs: self.epochs,
+            train_limit: self.train_limit,
+            test_limit: self.test_limit,
+            augment: !self.no_augment,
+            optimizer: self.optim.optimizer(DETECT_LR),
+            schedule: self.optim.schedule(DETECT_WARMUP),
+            seed: self.seed,
+            eval_batch_size: self.eval_batch_size,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// One mode's line of the summary.
+#[derive(Serialize, Debug)]
+pub struct ModeSummary {
+    /// Mode.
+    pub mode: String,
+    /// AP@[.5:.95] after the last epoch.
+    pub ap: f64,
+    /// AP50 after the last epoch.
+    pub ap50: f64,
+    /// AP75 after the last epoch.
+    pub ap75: f64,
+    /// Median milliseconds per iteration.
+    pub median_step_ms: f64,
+    /// Largest per-iteration heap peak above the resident model and optimizer state.
+    pub max_step_peak_bytes: usize,
+    /// Iteration at which the loss became NaN/inf.
+    pub diverged_at: Option<usize>,
+    /// Median iteration time relative to Eval's in the same run.
+    pub time_vs_eval: Option<f64>,
+    /// Per-iteration peak memory relative to Eval's in the same run.
+    pub memory_vs_eval: Option<f64>,
+    /// pycocotools' 12 numbers after the last epoch.
+    pub stats: [f64; 12],
+}
+
+fn summarize(logs: &[DetectLog]) -> Vec<ModeSummary> {
+    let sums: Vec<_> = logs.iter().map(|l| (l, l.summarize())).collect();
+    let eval = sums.iter().find(|(l, _)| l.mode == "eval").map(|(_, s)| s);
+    sums.iter()
+        .map(|(l, s)| {
+            let stats = l.evaluations.last().map_or([-1.0; 12], |e| e.stats);
+            ModeSummary {
+                mode: l.mode.clone(),
+                ap: stats[0],
+                ap50: stats[1],
+                ap75: stats[2],
+                median_step_ms: s.median_step_ms,
+                max_step_peak_bytes: s.max_step_peak_bytes,
+                diverged_at: s.diverged_at,
+                time_vs_eval: eval.map(|e| s.median_step_ms / e.median_step_ms),
+                memory_vs_eval: eval
+                    .map(|e| s.max_step_peak_bytes as f64 / e.max_step_peak_bytes as f64),
+                stats,
+            }
+        })
+        .collect()
+}
+
+fn table(rows: &[ModeSummary]) -> String {
+    let mut out = String::from(
+        "| mode | AP | AP50 | AP75 | ms / iteration | vs Eval | peak MB / iteration | vs Eval | diverged |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---|\n",
+    );
+    let ratio = |r: Option<f64>| r.map_or("-".into(), |r| format!("{r:.3}x"));
+    for r in rows {
+        out += &format!(
+            "| {} | {:.3} | {:.3} | {:.3} | {:.1} | {} | {:.1} | {} | {} |\n",
+            r.mode,
+            r.ap,
+            r.ap50,
+            r.ap75,
+            r.median_step_ms,
+            ratio(r.time_vs_eval),
+            r.max_step_peak_bytes as f64 / 1e6,
+            ratio(r.memory_vs_eval),
+            r.diverged_at
+                .map_or("no".into(), |s| format!("at iteration {s}")),
+        );
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct SummaryFile<'a> {
+    config: &'a DetectConfig,
+    classes: &'a [String],
+    train_images: usize,
+    train_objects: usize,
+    test_images: usize,
+    test_objects: usize,
+    skipped: Vec<String>,
+    modes: &'a [ModeSummary],
+}
+
+/// Run it.
+pub fn run(args: Args) -> Result<()> {
+    let config = args.config()?;
+    let options = args.run.options(&args.out);
+    let device = training_device();
+    let mut job = if args.run.resume {
+        DetectTrain::resume(config.clone(), &args.mode, options, &device)?
+    } else {
+        DetectTrain::new(config.clone(), &args.mode, options, &device)?
+    };
+    let data = job.data();
+    let skipped: Vec<String> = data
+        .train
+        .skipped
+        .iter()
+        .chain(&data.test.skipped)
+        .cloned()
+        .collect();
+    for line in &skipped {
+        eprintln!("skipped: {line}");
+    }
+    let (n_train, n_test) = (data.train.len(), data.test.len());
+    let (o_train, o_test) = (data.train.objects(), data.test.objects());
+    let classes = data.train.classes.clone();
+    eprintln!(
+        "{:?}: {n_train} training images ({o_train} objects) / {n_test} test images ({o_test} \
+         objects), {} classes, at {}x{}; {} iterations of {} in {} mode{}{}",
+        args.data,
+        classes.len(),
+        config.size,
+        config.size,
+        job.total_steps(),
+        config.batch_size,
+        args.mode
+            .iter()
+            .map(|m| m.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        if args.mode.len() > 1 { "s (lock-step)" } else { "" },
+        if args.run.resume {
+            format!(", resuming at iteration {}", job.position().step)
+        } else {
+            String::new()
+        }
+    );
+    let mut progress = DetectProgress::new(config.batch_size);
+    let result = job.run(&mut progress);
+    progress.finish();
+    let logs = result?;
+    let out = &args.out;
+    let title = format!(
+        "FCOS-MobileNetV2 on {:?} ({n_train} train / {n_test} test, {}x{}, batch {}, seed {})",
+        args.data, config.size, config.size, config.batch_size, config.seed
+    );
+    plot::detect::draw(&logs, &title, &out.join("curves.png"))?;
+    if logs.iter().any(|l| l.summary.is_none()) {
+        eprintln!(
+            "stopped after {} iterations; checkpoints in {}; continue with the same options \
+             and --resume",
+            job.position().step,
+            out.display()
+        );
+        return Ok(());
+    }
+    let rows = summarize(&logs);
+    let file = SummaryFile {
+        config: &config,
+        classes: &classes,
+        train_images: n_train,
+        train_objects: o_train,
+        test_images: n_test,
+        test_objects: o_test,
+        skipped,
+        modes: &rows,
+    };
+    write(&out.join("summary.json"), &serde_json::to_vec_pretty(&file)?)?;
+    let md = table(&rows);
+    write(&out.join("summary.md"), md.as_bytes())?;
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&file)?),
+        Format::Table => {
+            println!("{md}");
+            println!(
+                "logs: {}/<mode>/log.json, chart: {}, checkpoints: {}/<mode>/checkpoint.safetensors",
+                out.display(),
+                out.join("curves.png").display(),
+                out.display()
+            );
+        }
+    }
+    if rows.iter().any(|r| r.diverged_at.is_some()) {
+        bail!("a mode diverged (see the table); lower --lr");
+    }
+    Ok(())
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    convbn_zoo::assets::write_atomically(path, bytes)
+        .with_context(|| format!("writing {}", path.display()))
+}

@@ -1,0 +1,384 @@
+//! The detection training loop. Several modes can run in lock-step on the same batches (same
+//! seed, order and flips), one iteration of each in turn, so their losses compare step by step
+//! and their times are measured under the same machine load.
+//!
+//! Each iteration: forward, FCOS loss (focal + GIoU + centerness), backward, optimizer step;
+//! time and memory are measured around it. After each epoch the test set is scored with the
+//! COCO evaluation. Checkpoints and resume work as for fine-tuning: batches are pure functions
+//! of `(seed, epoch, position)`, and the model, optimizer state and log are restored exactly.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::Device;
+use convbn::{Mode, memory, set_mode};
+use convbn_train::RunOptions;
+use convbn_train::checkpoint::{self, Log, Position, Resumed};
+use convbn_train::rng::Rng;
+use convbn_train::trainer::materialize;
+use convbn_zoo::pretrained::build;
+use convbn_zoo::{Architecture, Model};
+
+use crate::criterion::fcos_loss;
+use crate::decode::DecodeConfig;
+use crate::detector::Detector;
+use crate::train::batch::{images, targets};
+use crate::train::config::DetectConfig;
+use crate::train::data::{DetectSplit, load};
+use crate::train::evaluate::{predict, score};
+use crate::train::log::{DetectEvaluation, DetectIteration, DetectLog};
+use crate::train::observer::DetectObserver;
+use crate::{DetectError, Result};
+
+impl Log for DetectLog {
+    type Config = DetectConfig;
+    fn mode(&self) -> &str {
+        &self.mode
+    }
+    fn config(&self) -> &DetectConfig {
+        &self.config
+    }
+}
+
+/// One mode's detector, optimizer and log.
+struct Run {
+    mode: Mode,
+    model: Option<Detector>,
+    optimizer: ModuleOptimizer,
+    log: DetectLog,
+}
+
+impl Run {
+    fn model(&self) -> &Detector {
+        self.model.as_ref().expect("model present between steps")
+    }
+}
+
+/// A detection training run of one or more modes in lock-step.
+pub struct DetectTrain {
+    config: DetectConfig,
+    options: RunOptions,
+    data: DetectSplit,
+    device: Device,
+    runs: Vec<Run>,
+    position: Position,
+}
+
+/// The file holding a mode's checkpoint under a run directory.
+pub fn checkpoint_file(out_dir: &Path, mode: Mode) -> PathBuf {
+    convbn_train::trainer::checkpoint_file(out_dir, mode)
+}
+
+/// The file holding a mode's JSON log under a run directory.
+pub fn log_file(out_dir: &Path, mode: Mode) -> PathBuf {
+    convbn_train::trainer::log_file(out_dir, mode)
+}
+
+/// The starting detector: the MobileNetV2 backbone with `config.start`'s weights, a fresh
+/// seeded FPN and head for `classes` classes, every block in Eval mode.
+pub fn initial_detector(
+    config: &DetectConfig,
+    classes: usize,
+    fetch: bool,
+    device: &Device,
+) -> Result<Detector> {
+    device.seed(config.seed);
+    let Model::MobileNetV2(backbone) = build(
+        Architecture::MobileNetV2,
+        &config.start.weights(),
+        fetch,
+        device,
+    )?
+    else {
+        unreachable!("build returns the architecture asked for");
+    };
+    device.seed(config.seed ^ 0xDE7E_C7ED);
+    let detector = Detector::new(backbone, classes, config.channels, device);
+    materialize(&detector);
+    Ok(detector)
+}
+
+impl DetectTrain {
+    /// Start a new run of `modes` on `device` (an autodiff device).
+    pub fn new(
+        config: DetectConfig,
+        modes: &[Mode],
+        options: RunOptions,
+        device: &Device,
+    ) -> Result<Self> {
+        Self::prepare(config, modes, options, device, false)
+    }
+
+    /// Continue the run in `options.out_dir` from its checkpoints; `config` must equal theirs.
+    pub fn resume(
+        config: DetectConfig,
+        modes: &[Mode],
+        options: RunOptions,
+        device: &Device,
+    ) -> Result<Self> {
+        Self::prepare(config, modes, options, device, true)
+    }
+
+    fn prepare(
+        config: DetectConfig,
+        modes: &[Mode],
+        options: RunOptions,
+        device: &Device,
+        resume: bool,
+    ) -> Result<Self> {
+        config.validate()?;
+        if modes.is_empty() {
+            return Err(DetectError::Invalid("give at least one mode".into()));
+        }
+        if modes.contains(&Mode::Train) {
+            return Err(DetectError::Invalid(
+                "detection keeps the backbone's BN statistics frozen (MMDetection's \
+                 norm_eval=True); use --mode eval, tune or deploy"
+                    .into(),
+            ));
+        }
+        let data = load(&config, options.fetch)?;
+        let classes = data.train.classes.clone();
+        let mut runs = Vec::new();
+        let mut position: Option<Position> = None;
+        for &mode in modes {
+            let path = checkpoint_file(&options.out_dir, mode);
+            // Built per mode, not cloned: clones of a burn module share their tensors.
+            let mut model = initial_detector(&config, classes.len(), options.fetch, device)?;
+            set_mode(&mut model, mode)?;
+            let optimizer = config.optimizer.init();
+            let mut run = if resume {
+                let r: Resumed<Detector, DetectLog> =
+                    checkpoint::resume(&path, mode, &config, model, optimizer)?;
+                if position.is_some_and(|p| p != r.position) {
+                    return Err(DetectError::Invalid(format!(
+                        "the modes' checkpoints in {} stopped at different iterations; resume \
+                         each mode on its own",
+                        options.out_dir.display()
+                    )));
+                }
+                position = Some(r.position);
+                Run {
+                    mode,
+                    model: Some(r.model),
+                    optimizer: r.optimizer,
+                    log: r.log,
+                }
+            } else {
+                if path.exists() && !options.overwrite {
+                    return Err(DetectError::Invalid(format!(
+                        "{} already holds a checkpoint; continue it with --resume, choose \
+                         another --out, or pass --overwrite",
+                        path.display()
+                    )));
+                }
+                Run {
+                    mode,
+                    model: Some(model),
+                    optimizer,
+                    log: DetectLog {
+                        mode: mode.to_string(),
+                        config: config.clone(),
+                        classes: classes.clone(),
+                        iterations: Vec::new(),
+                        evaluations: Vec::new(),
+                        summary: None,
+                    },
+                }
+            };
+            run.log.summary = None;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| DetectError::Io {
+                    path: dir.display().to_string(),
+                    source: e,
+                })?;
+            }
+            runs.push(run);
+        }
+        Ok(Self {
+            config,
+            options,
+            data,
+            device: device.clone(),
+            runs,
+            position: position.unwrap_or_default(),
+        })
+    }
+
+    /// Iterations per epoch (the last batch of an epoch may be smaller).
+    pub fn steps_per_epoch(&self) -> usize {
+        self.data.train.len().div_ceil(self.config.batch_size)
+    }
+
+    /// Iterations of the whole run.
+    pub fn total_steps(&self) -> usize {
+        self.steps_per_epoch() * self.config.epochs
+    }
+
+    /// The next iteration.
+    pub fn position(&self) -> Position {
+        self.position
+    }
+
+    /// Training and test images.
+    pub fn data(&self) -> &DetectSplit {
+        &self.data
+    }
+
+    /// The logs so far, one per mode.
+    pub fn logs(&self) -> Vec<&DetectLog> {
+        self.runs.iter().map(|r| &r.log).collect()
+    }
+
+    /// The detectors, one per mode.
+    pub fn models(&self) -> Vec<(Mode, &Detector)> {
+        self.runs.iter().map(|r| (r.mode, r.model())).collect()
+    }
+
+    /// Train until the last epoch is done (or `stop_after`), then return the logs with their
+    /// summaries.
+    pub fn run(&mut self, observer: &mut dyn DetectObserver) -> Result<Vec<DetectLog>> {
+        let total = self.total_steps();
+        let per_epoch = self.steps_per_epoch();
+        observer.start(total, self.position.step);
+        let mut order: Option<(usize, Vec<usize>)> = None;
+        while self.position.epoch < self.config.epochs {
+            let Position {
+                epoch,
+                step_in_epoch,
+                step,
+            } = self.position;
+            if self.options.stop_after.is_some_and(|s| step >= s) {
+                self.save_all()?;
+                return Ok(self.logs().into_iter().cloned().collect());
+            }
+            if order.as_ref().is_none_or(|(e, _)| *e != epoch) {
+                let n = self.data.train.len();
+                order = Some((epoch, Rng::new(&[self.config.seed, epoch as u64, 0xDE7]).permutation(n)));
+            }
+            let epoch_order = &order.as_ref().expect("drawn above").1;
+            let b = self.config.batch_size;
+            let positions = step_in_epoch * b..((step_in_epoch + 1) * b).min(epoch_order.len());
+            let indices = epoch_order[positions.clone()].to_vec();
+            let flips: Vec<bool> = positions
+                .map(|p| {
+                    self.config.augment
+                        && Rng::new(&[self.config.seed, epoch as u64, p as u64, 0xF11]).coin()
+                })
+                .collect();
+            let x = images(&self.data.train, &indices, &flips, &self.device);
+            let batch_targets = targets(&self.data.train, &indices, &flips);
+            let lr = self
+                .config
+                .schedule
+                .lr(self.config.optimizer.lr, step, total, epoch);
+            for run in &mut self.runs {
+                if run.log.iterations.iter().any(|r| !r.loss.is_finite()) {
+                    continue; // diverged: stop updating, keep the record
+                }
+                let base = memory::allocated();
+                memory::reset_peak();
+                let start = Instant::now();
+                let outputs = run.model().forward(x.clone())?;
+                let parts = fcos_loss(&outputs, &batch_targets, &self.device);
+                let value = |t: &burn::tensor::Tensor<1>| t.clone().into_scalar::<f64>();
+                let (loss, classification, regression, centerness) = (
+                    value(&parts.total),
+                    value(&parts.classification),
+                    value(&parts.regression),
+                    value(&parts.centerness),
+                );
+                let grads = GradientsParams::from_grads(parts.total.backward(), run.model());
+                let model = run.model.take().expect("model present between steps");
+                run.model = Some(run.optimizer.step(lr, model, grads));
+                let record = DetectIteration {
+                    step,
+                    epoch,
+                    loss,
+                    classification,
+                    regression,
+                    centerness,
+                    positives: parts.positives,
+                    lr,
+                    ms: start.elapsed().as_secs_f64() * 1e3,
+                    step_peak_bytes: memory::peak().saturating_sub(base),
+                    peak_bytes: memory::peak(),
+                };
+                observer.step(run.mode, &record);
+                run.log.iterations.push(record);
+            }
+            self.position = if step_in_epoch + 1 == per_epoch {
+                self.evaluate_all(epoch, observer)?;
+                Position {
+                    epoch: epoch + 1,
+                    step_in_epoch: 0,
+                    step: step + 1,
+                }
+            } else {
+                Position {
+                    epoch,
+                    step_in_epoch: step_in_epoch + 1,
+                    step: step + 1,
+                }
+            };
+            let every = self.options.checkpoint_every;
+            if self.position.step_in_epoch == 0
+                || (every > 0 && self.position.step.is_multiple_of(every))
+            {
+                self.save_all()?;
+                observer.checkpoint(self.position.step);
+            }
+        }
+        for run in &mut self.runs {
+            run.log.summary = Some(run.log.summarize());
+        }
+        self.save_all()?;
+        Ok(self.logs().into_iter().cloned().collect())
+    }
+
+    fn evaluate_all(&mut self, epoch: usize, observer: &mut dyn DetectObserver) -> Result<()> {
+        let device = self.device.clone().inner();
+        let test = &self.data.test;
+        for run in &mut self.runs {
+            let model = run.model().valid();
+            let mode = run.mode;
+            let predictions = predict(
+                &model,
+                test,
+                self.config.eval_batch_size,
+                &DecodeConfig::default(),
+                &device,
+                &mut |done, total| observer.evaluating(mode, done, total),
+            )?;
+            let stats = score(test, &predictions)?;
+            let record = DetectEvaluation {
+                epoch,
+                train_loss: run.log.epoch_loss(epoch),
+                stats: stats.stats,
+                test_images: test.len(),
+                detections: predictions.iter().map(Vec::len).sum(),
+            };
+            observer.epoch(mode, &record);
+            run.log.evaluations.push(record);
+        }
+        Ok(())
+    }
+
+    /// Write every mode's checkpoint and log.
+    fn save_all(&self) -> Result<()> {
+        let out = &self.options.out_dir;
+        for run in &self.runs {
+            checkpoint::save_run(
+                &checkpoint_file(out, run.mode),
+                &log_file(out, run.mode),
+                run.model(),
+                &run.optimizer,
+                self.position,
+                &run.log,
+            )?;
+        }
+        Ok(())
+    }
+}
