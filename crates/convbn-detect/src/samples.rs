@@ -75,7 +75,7 @@ impl Builder {
         let line = format!("{place}: {problem}");
         match self.policy {
             OnInvalid::Error => Err(DetectError::Invalid(format!(
-                "{line} (fix the annotation, or skip invalid ones explicitly)"
+                "{line} (fix the annotation, or leave invalid ones out explicitly: --skip-invalid)"
             ))),
             OnInvalid::Skip => {
                 self.out.skipped.push(line);
@@ -106,6 +106,14 @@ pub fn from_coco(dataset: &CocoDataset, image_dir: &Path, policy: OnInvalid) -> 
     let mut by_image: HashMap<u64, Vec<&crate::coco::Annotation>> = HashMap::new();
     for a in &dataset.annotations {
         by_image.entry(a.image_id).or_default().push(a);
+    }
+    for a in &dataset.annotations {
+        if !dataset.images.iter().any(|i| i.id == a.image_id) {
+            b.problem(
+                &format!("annotation {}", a.id),
+                format!("its image {} is not in `images`", a.image_id),
+            )?;
+        }
     }
     for image in &dataset.images {
         let place = format!("image {}", image.id);

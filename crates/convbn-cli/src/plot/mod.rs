@@ -2,6 +2,7 @@
 //! on machines without system fonts.
 
 pub mod bench;
+pub mod boxes;
 pub mod curves;
 pub mod detect;
 pub mod histogram;

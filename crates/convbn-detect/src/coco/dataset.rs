@@ -104,15 +104,21 @@ fn check_box(bbox: &[f64; 4], what: impl Fn() -> String) -> Result<()> {
 impl CocoDataset {
     /// Read and [`validate`](Self::validate) a COCO ground-truth JSON file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let dataset: CocoDataset =
-            serde_json::from_str(&read(path)?).map_err(|source| DetectError::Json {
-                path: path.display().to_string(),
-                what: "annotation",
-                source,
-            })?;
+        let dataset = Self::parse(path)?;
         dataset.validate()?;
         Ok(dataset)
+    }
+
+    /// Read a COCO ground-truth JSON file without checking its content (for
+    /// [`from_coco`](crate::samples::from_coco) with [`OnInvalid::Skip`](crate::samples::OnInvalid),
+    /// which reports and leaves out what is wrong).
+    pub fn parse(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        serde_json::from_str(&read(path)?).map_err(|source| DetectError::Json {
+            path: path.display().to_string(),
+            what: "annotation",
+            source,
+        })
     }
 
     /// Unique ids, every annotation in a known image and category, finite boxes with

@@ -112,6 +112,26 @@ impl DetectionSet {
         self.push(name, image.dimensions(), &planar, boxes, labels);
     }
 
+    /// Unannotated images (for prediction), resized to `size`.
+    pub fn from_images(classes: Vec<String>, images: &[(String, RgbImage)], size: usize) -> Self {
+        let mut set = Self::empty(classes, 3, size);
+        for (name, image) in images {
+            set.push_rgb(name.clone(), image, Vec::new(), Vec::new());
+        }
+        set
+    }
+
+    /// Image `i` at the network size as RGB (grey repeated).
+    pub fn rgb(&self, i: usize) -> RgbImage {
+        let s = self.images.width;
+        let (c, plane) = (self.images.channels, s * s);
+        let src = self.images.image(i);
+        RgbImage::from_fn(s as u32, s as u32, |x, y| {
+            let k = y as usize * s + x as usize;
+            image::Rgb([0, 1, 2].map(|ch| src[(ch % c) * plane + k]))
+        })
+    }
+
     /// The first `limit` images (all when `None`).
     pub fn truncated(mut self, limit: Option<usize>) -> Self {
         if let Some(limit) = limit.filter(|&l| l < self.len()) {
@@ -214,7 +234,18 @@ pub fn load(config: &DetectConfig, fetch: bool) -> Result<DetectSplit> {
             test_images,
         } => {
             let load = |json: &Path, dir: &Path| -> Result<Samples> {
-                from_coco(&CocoDataset::load(json)?, dir, policy)
+                let dataset = match policy {
+                    OnInvalid::Error => CocoDataset::load(json).map_err(|e| match e {
+                        DetectError::Invalid(m) => DetectError::Invalid(format!(
+                            "{}: {m} (fix the annotation, or leave invalid ones out with \
+                             --skip-invalid)",
+                            json.display()
+                        )),
+                        e => e,
+                    })?,
+                    OnInvalid::Skip => CocoDataset::parse(json)?,
+                };
+                from_coco(&dataset, dir, policy)
             };
             let (a, b) = (load(train, train_images)?, load(test, test_images)?);
             if a.classes != b.classes {

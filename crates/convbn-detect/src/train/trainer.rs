@@ -100,6 +100,24 @@ pub fn initial_detector(
     Ok(detector)
 }
 
+/// A trained detector read from a run's checkpoint (any mode), with its log (config,
+/// classes, mode). No asset is needed: the backbone's weights are in the checkpoint.
+pub fn load_trained(path: &Path, device: &Device) -> Result<(Detector, DetectLog)> {
+    let saved = checkpoint::read_as::<DetectLog>(path)?;
+    let log = saved.state.log;
+    let mode: Mode = log.mode.parse().map_err(|_| {
+        DetectError::Invalid(format!("{}: unknown mode '{}'", path.display(), log.mode))
+    })?;
+    let config = DetectConfig {
+        start: convbn_train::Start::Random,
+        ..log.config.clone()
+    };
+    let mut model = initial_detector(&config, log.classes.len(), false, device)?;
+    set_mode(&mut model, mode)?;
+    checkpoint::load_model(&mut model, &saved.tensors)?;
+    Ok((model, log))
+}
+
 impl DetectTrain {
     /// Start a new run of `modes` on `device` (an autodiff device).
     pub fn new(

@@ -1,7 +1,8 @@
-//! `convbn detect`: object detection on pretrained ConvBN backbones (issue 7; so far the COCO
+//! `convbn detect`: object detection on pretrained ConvBN backbones (training, prediction, COCO
 //! evaluation).
 
 pub mod eval;
+pub mod predict;
 pub mod train;
 
 /// Detection sub-commands.
@@ -11,6 +12,8 @@ pub enum Command {
     Eval(eval::Args),
     /// Train an FCOS detector on the pretrained MobileNetV2 in Eval, Tune or Deploy mode.
     Train(Box<train::Args>),
+    /// Detect objects in images with a trained detector: PNGs with boxes drawn, and JSON.
+    Predict(predict::Args),
 }
 
 /// Run it.
@@ -18,5 +21,6 @@ pub fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Eval(args) => eval::run(args),
         Command::Train(args) => train::run(*args),
+        Command::Predict(args) => predict::run(args),
     }
 }

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::commands::Format;
 use crate::commands::train_args::{OptimArgs, RunArgs, parse_start};
-use crate::device::training_device;
+use crate::device::{Precision, training_device_at};
 use crate::plot;
 use crate::progress::DetectProgress;
 
@@ -110,6 +110,10 @@ pub struct Args {
     out: PathBuf,
     #[command(flatten)]
     run: RunArgs,
+    /// Float precision: f64 shows that Eval and Tune train the same model beyond f32
+    /// rounding, which training's chaos amplifies within tens of iterations (slower).
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    precision: Precision,
     /// Output format of the final summary.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -236,6 +240,7 @@ fn table(rows: &[ModeSummary]) -> String {
 #[derive(Serialize)]
 struct SummaryFile<'a> {
     config: &'a DetectConfig,
+    precision: Precision,
     classes: &'a [String],
     train_images: usize,
     train_objects: usize,
@@ -249,7 +254,7 @@ struct SummaryFile<'a> {
 pub fn run(args: Args) -> Result<()> {
     let config = args.config()?;
     let options = args.run.options(&args.out);
-    let device = training_device();
+    let device = training_device_at(args.precision)?;
     let mut job = if args.run.resume {
         DetectTrain::resume(config.clone(), &args.mode, options, &device)?
     } else {
@@ -312,6 +317,7 @@ pub fn run(args: Args) -> Result<()> {
     let rows = summarize(&logs);
     let file = SummaryFile {
         config: &config,
+        precision: args.precision,
         classes: &classes,
         train_images: n_train,
         train_objects: o_train,

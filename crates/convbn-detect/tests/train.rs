@@ -1,0 +1,188 @@
+//! Detection training on a small synthetic COCO dataset written to disk (no assets needed):
+//! the COCO wiring, Eval == Tune, exact resume, bad annotations, and boxes that stay on their
+//! objects through resizing and flipping.
+
+mod common;
+
+use burn::tensor::Device;
+use common::{config, losses, options, temp_dir};
+use convbn::Mode;
+use convbn_detect::boxes::Bbox;
+use convbn_detect::train::batch::{images, transform};
+use convbn_detect::train::data::load;
+use convbn_detect::train::observer::Quiet;
+use convbn_detect::train::{DetectConfig, DetectData, DetectTrain};
+use convbn_train::RunOptions;
+use serde_json::json;
+
+#[test]
+fn eval_and_tune_train_the_same_detector_and_resume_exactly() {
+    let dir = temp_dir("lockstep");
+    let config = config(&dir);
+    let modes = [Mode::Eval, Mode::Tune];
+    let device = Device::flex().autodiff();
+    let full = DetectTrain::new(config.clone(), &modes, options(&dir.join("full")), &device)
+        .unwrap()
+        .run(&mut Quiet)
+        .unwrap();
+    assert_eq!(full[0].iterations.len(), 6, "12 images, batch 4, 2 epochs");
+    assert_eq!(full[0].evaluations.len(), 2);
+    for log in &full {
+        assert!(log.summary.is_some());
+        assert!(log.iterations.iter().all(|r| r.loss.is_finite() && r.positives > 0));
+        let stats = log.evaluations[1].stats;
+        assert!(stats.iter().all(|s| (-1.0..=1.0).contains(s)), "{stats:?}");
+    }
+    // f32: Tune's rounding differs from Eval's, so losses agree closely, not bit for bit.
+    for (a, b) in losses(&full[0]).iter().zip(losses(&full[1])) {
+        assert!((a - b).abs() <= 1e-3 * a.abs(), "eval {a} vs tune {b}");
+    }
+
+    // Stopped after 3 iterations and resumed in a new job: the same losses and COCO numbers.
+    let split = dir.join("split");
+    let stopped = RunOptions {
+        stop_after: Some(3),
+        ..options(&split)
+    };
+    let partial = DetectTrain::new(config.clone(), &modes, stopped, &device)
+        .unwrap()
+        .run(&mut Quiet)
+        .unwrap();
+    assert_eq!(partial[0].iterations.len(), 3);
+    assert!(partial[0].summary.is_none());
+    let resumed = DetectTrain::resume(config.clone(), &modes, options(&split), &device)
+        .unwrap()
+        .run(&mut Quiet)
+        .unwrap();
+    for (a, b) in full.iter().zip(&resumed) {
+        assert_eq!(losses(a), losses(b), "{}", a.mode);
+        assert_eq!(a.evaluations, b.evaluations, "{}", a.mode);
+    }
+
+    // Resuming with other options is refused, and so is a fresh run over the checkpoints.
+    let other = DetectConfig {
+        seed: 4,
+        ..config.clone()
+    };
+    let err = DetectTrain::resume(other, &modes, options(&split), &device)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("other options"), "{err}");
+    let err = DetectTrain::new(
+        config.clone(),
+        &modes,
+        RunOptions {
+            overwrite: false,
+            ..options(&split)
+        },
+        &device,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.contains("--resume"), "{err}");
+}
+
+#[test]
+fn train_mode_is_refused_with_a_reason() {
+    let dir = temp_dir("trainmode");
+    let err = DetectTrain::new(config(&dir), &[Mode::Train], options(&dir), &Device::flex().autodiff())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("norm_eval") && err.contains("tune"), "{err}");
+}
+
+#[test]
+fn flipped_and_resized_images_keep_their_boxes_on_the_objects() {
+    let dir = temp_dir("flip");
+    let set = load(&config(&dir), false).unwrap().train;
+    assert_eq!(set.classes, ["red", "blue"]);
+    let device = Device::flex();
+    for flip in [false, true] {
+        let x = images(&set, &[0, 1, 2], &[flip; 3], &device);
+        let values = x.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+        for (k, i) in [0usize, 1, 2].into_iter().enumerate() {
+            let boxes = set.network_boxes(i, flip);
+            assert_eq!(boxes.len(), set.boxes[i].len());
+            // Object pixels differ from the grey background (40) after normalisation.
+            let t = transform(64);
+            let background: Vec<f32> = (0..3).map(|c| (40.0 / 255.0 - t.mean[c]) / t.std[c]).collect();
+            let at = |c: usize, x: usize, y: usize| values[((k * 3 + c) * 64 + y) * 64 + x];
+            let lit = |x: usize, y: usize| {
+                (0..3).map(|c| (at(c, x, y) - background[c]).abs()).sum::<f32>() > 0.5
+            };
+            for b in &boxes {
+                // Resized 80 -> 64 horizontally: the box centre is on the object.
+                let (cx, cy) = (((b.x1 + b.x2) / 2.0) as usize, ((b.y1 + b.y2) / 2.0) as usize);
+                assert!(lit(cx, cy), "flip {flip}: centre of {b:?} not on its object");
+            }
+            // Every lit pixel (away from edges blurred by resizing) lies in some box.
+            let inside = |x: usize, y: usize| {
+                boxes.iter().any(|b: &Bbox| {
+                    (x as f64 + 0.5) >= b.x1 - 1.0
+                        && (x as f64 + 0.5) <= b.x2 + 1.0
+                        && (y as f64 + 0.5) >= b.y1 - 1.0
+                        && (y as f64 + 0.5) <= b.y2 + 1.0
+                })
+            };
+            for y in 0..64 {
+                for x in 0..64 {
+                    if lit(x, y) {
+                        assert!(inside(x, y), "flip {flip}: lit ({x}, {y}) outside {boxes:?}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_annotations_are_errors_or_reported_and_skipped() {
+    let dir = temp_dir("bad");
+    let good = config(&dir);
+    let DetectData::Coco { train, .. } = &good.data else {
+        unreachable!()
+    };
+    let mut coco: serde_json::Value = serde_json::from_slice(&std::fs::read(train).unwrap()).unwrap();
+    let anns = coco["annotations"].as_array_mut().unwrap();
+    anns[0]["bbox"] = json!([70, 10, 30, 10]); // beyond the 80 px width
+    anns[1]["bbox"] = json!([10, 10, -5, 10]); // negative width
+    anns[2]["category_id"] = json!(9); // unknown category
+    coco["images"].as_array_mut().unwrap()[3]["file_name"] = json!("missing.png");
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, serde_json::to_vec(&coco).unwrap()).unwrap();
+    let with = |skip_invalid: bool| DetectConfig {
+        data: match &good.data {
+            DetectData::Coco {
+                train_images,
+                test,
+                test_images,
+                ..
+            } => DetectData::Coco {
+                train: bad.clone(),
+                train_images: train_images.clone(),
+                test: test.clone(),
+                test_images: test_images.clone(),
+            },
+            _ => unreachable!(),
+        },
+        skip_invalid,
+        ..good.clone()
+    };
+    let err = load(&with(false), false).err().unwrap().to_string();
+    assert!(err.contains("bad.json: annotation 2") && err.contains("--skip-invalid"), "{err}");
+    let split = load(&with(true), false).unwrap();
+    let skipped = split.train.skipped.join("\n");
+    assert!(skipped.contains("outside the 80x64 image"), "{skipped}");
+    assert!(skipped.contains("negative size"), "{skipped}");
+    assert!(skipped.contains("unknown category id 9"), "{skipped}");
+    assert!(skipped.contains("missing.png"), "{skipped}");
+    assert_eq!(split.train.len(), 11);
+
+    // A corrupt image file is an error naming it.
+    std::fs::write(dir.join("s1-img0.png"), b"not a png").unwrap();
+    let err = load(&good, false).err().unwrap().to_string();
+    assert!(err.contains("s1-img0.png") && err.contains("not a readable image"), "{err}");
+}
