@@ -1,19 +1,21 @@
 //! A progress bar for training runs (on stderr; hidden when stderr is not a terminal).
 
 use convbn::Mode;
-use convbn_train::log::{EpochRecord, IterationRecord};
-use convbn_train::observer::Observer;
 use convbn_detect::train::log::{DetectEvaluation, DetectIteration};
 use convbn_detect::train::observer::DetectObserver;
+use convbn_train::log::{EpochRecord, IterationRecord};
+use convbn_train::observer::Observer;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// A bar counting training iterations, with a message after it.
 fn iteration_bar() -> ProgressBar {
     let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} it (eta {eta}) {msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} it (eta {eta}) {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     bar
 }

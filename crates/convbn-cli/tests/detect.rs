@@ -93,3 +93,140 @@ fn bad_files_give_clear_errors() {
         stderr(&o)
     );
 }
+
+#[test]
+fn trains_on_scenes_in_two_modes_then_draws_predictions() {
+    if convbn_zoo::assets::for_test("fashion-mnist-train-images").is_none() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("convbn-detect-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = dir.join("run");
+    let run_s = run.display().to_string();
+    let o = convbn(&[
+        "detect",
+        "train",
+        "--data",
+        "scenes",
+        "--scenes-train",
+        "16",
+        "--scenes-test",
+        "6",
+        "--size",
+        "64",
+        "--channels",
+        "16",
+        "--batch-size",
+        "8",
+        "--epochs",
+        "1",
+        "--mode",
+        "eval,tune",
+        "--weights",
+        "random",
+        "--warmup",
+        "1",
+        "--out",
+        &run_s,
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(summary["train_images"], 16);
+    assert_eq!(summary["test_images"], 6);
+    assert_eq!(summary["classes"].as_array().unwrap().len(), 10);
+    assert_eq!(summary["baseline"].as_array().unwrap().len(), 12);
+    let modes = summary["modes"].as_array().unwrap();
+    assert_eq!(modes.len(), 2);
+    assert_eq!(modes[1]["mode"], "tune");
+    assert!(modes[1]["memory_vs_eval"].as_f64().unwrap() > 0.0);
+    for f in [
+        "curves.png",
+        "summary.json",
+        "summary.md",
+        "tune/log.json",
+        "eval/checkpoint.safetensors",
+    ] {
+        assert!(run.join(f).is_file(), "{f} written");
+    }
+
+    // Predict on a file and on the first test scenes.
+    let picture = dir.join("picture.png");
+    image::RgbImage::from_pixel(90, 70, image::Rgb([30, 30, 30]))
+        .save(&picture)
+        .unwrap();
+    let out = dir.join("predicted");
+    let checkpoint = run
+        .join("tune/checkpoint.safetensors")
+        .display()
+        .to_string();
+    let o = convbn(&[
+        "detect",
+        "predict",
+        "--checkpoint",
+        &checkpoint,
+        "--from-test",
+        "2",
+        "--score-threshold",
+        "0.0",
+        "--max-detections",
+        "3",
+        "--out",
+        &out.display().to_string(),
+        "--format",
+        "json",
+        &picture.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let results: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let results = results.as_array().unwrap();
+    assert_eq!(results.len(), 3, "one file and two test scenes");
+    for r in results {
+        let drawn = std::path::Path::new(r["drawn"].as_str().unwrap());
+        let png = image::open(drawn).unwrap();
+        assert!(png.width() >= 512, "small images are enlarged for drawing");
+        let dets = r["detections"].as_array().unwrap();
+        assert_eq!(
+            dets.len(),
+            3,
+            "score threshold 0 keeps --max-detections boxes"
+        );
+        for d in dets {
+            let b: Vec<f64> = serde_json::from_value(d["bbox"].clone()).unwrap();
+            assert!(b[0] <= b[2] && b[1] <= b[3]);
+        }
+    }
+    // The file's boxes are in its own 90x70 pixels.
+    for d in results[0]["detections"].as_array().unwrap() {
+        let b: Vec<f64> = serde_json::from_value(d["bbox"].clone()).unwrap();
+        assert!(b[2] <= 90.0 && b[3] <= 70.0, "{b:?}");
+    }
+    assert!(out.join("detections.json").is_file());
+}
+
+#[test]
+fn training_options_are_checked_with_clear_errors() {
+    let cases: [(&[&str], &str); 4] = [
+        (&["--mode", "train"], "norm_eval"),
+        (&["--size", "100"], "multiple of 32"),
+        (&["--data", "coco"], "needs --coco-train"),
+        (&["--weights", "/no/such.pth"], "no such file"),
+    ];
+    for (args, expected) in cases {
+        let mut all = vec!["detect", "train", "--out", "/tmp/convbn-never-written"];
+        all.extend_from_slice(args);
+        let o = convbn(&all);
+        assert!(!o.status.success(), "{args:?} should fail");
+        assert!(stderr(&o).contains(expected), "{args:?}: {}", stderr(&o));
+    }
+    let o = convbn(&[
+        "detect",
+        "predict",
+        "--checkpoint",
+        "/no/such/checkpoint.safetensors",
+        "x.png",
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("checkpoint"), "{}", stderr(&o));
+}

@@ -73,8 +73,8 @@ pub fn decode(
             for c in 0..classes {
                 for k in 0..plane {
                     let p = cls[(n * classes + c) * plane + k];
-                    // NaN fails this test too: a diverged model predicts nothing.
-                    if !(f64::from(p) >= config.score_threshold) {
+                    // A diverged model's NaN scores are dropped too.
+                    if p.is_nan() || f64::from(p) < config.score_threshold {
                         continue;
                     }
                     let score = (f64::from(p) * f64::from(ctr[n * plane + k])).sqrt();

@@ -5,8 +5,8 @@
 //! `(l, t, r, b)` and centerness at every location.
 
 use burn::module::{Module, Param};
-use burn::nn::{GroupNorm, GroupNormConfig, Initializer, PaddingConfig2d};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{GroupNorm, GroupNormConfig, Initializer, PaddingConfig2d};
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor, activation};
@@ -104,7 +104,11 @@ pub struct TowerLayer {
 impl TowerLayer {
     fn new(channels: usize, device: &Device) -> Self {
         // Groups of 8 channels, as FCOS's 32 groups of 256; one group when that does not divide.
-        let groups = if channels.is_multiple_of(8) { channels / 8 } else { 1 };
+        let groups = if channels.is_multiple_of(8) {
+            channels / 8
+        } else {
+            1
+        };
         Self {
             conv: head_conv(channels, channels, device),
             norm: GroupNormConfig::new(groups, channels).init(device),
@@ -143,7 +147,9 @@ impl FcosHead {
     /// `-log(99)`, as FCOS and RetinaNet), the other biases at 0.
     pub fn new(channels: usize, classes: usize, depth: usize, device: &Device) -> Self {
         let tower = || -> Vec<TowerLayer> {
-            (0..depth).map(|_| TowerLayer::new(channels, device)).collect()
+            (0..depth)
+                .map(|_| TowerLayer::new(channels, device))
+                .collect()
         };
         let with_bias = |mut c: Conv2d, n: usize, v: f64| {
             c.bias = Some(Param::from_tensor(Tensor::full([n], v, device)));
@@ -152,7 +158,11 @@ impl FcosHead {
         Self {
             cls_tower: tower(),
             box_tower: tower(),
-            cls_logits: with_bias(head_conv(channels, classes, device), classes, -(99.0f64.ln())),
+            cls_logits: with_bias(
+                head_conv(channels, classes, device),
+                classes,
+                -(99.0f64.ln()),
+            ),
             bbox_pred: with_bias(head_conv(channels, 4, device), 4, 0.0),
             centerness: with_bias(head_conv(channels, 1, device), 1, 0.0),
         }

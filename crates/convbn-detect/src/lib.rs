@@ -1,6 +1,9 @@
-//! Object detection on pretrained ConvBN backbones (issue 7, in progress): boxes and their
-//! transforms, COCO and Pascal VOC annotations checked into training samples, Fashion-MNIST
-//! detection scenes, and the COCO evaluation exactly as pycocotools computes it.
+//! Object detection on pretrained ConvBN backbones: an FCOS detector on MobileNetV2 whose
+//! backbone blocks train in Eval, Tune or Deploy mode ([`detector`], [`criterion`],
+//! [`assign`], [`decode`]); training with lock-step modes, checkpoints and resume
+//! ([`train`]); boxes and their transforms; COCO and Pascal VOC annotations checked into
+//! training samples; the built-in Fashion-MNIST scenes and DeepForest tree crowns; and the
+//! COCO evaluation exactly as pycocotools computes it.
 
 #![warn(missing_docs)]
 

@@ -29,7 +29,11 @@ fn eval_and_tune_train_the_same_detector_and_resume_exactly() {
     assert_eq!(full[0].evaluations.len(), 2);
     for log in &full {
         assert!(log.summary.is_some());
-        assert!(log.iterations.iter().all(|r| r.loss.is_finite() && r.positives > 0));
+        assert!(
+            log.iterations
+                .iter()
+                .all(|r| r.loss.is_finite() && r.positives > 0)
+        );
         let stats = log.evaluations[1].stats;
         assert!(stats.iter().all(|s| (-1.0..=1.0).contains(s)), "{stats:?}");
     }
@@ -87,10 +91,15 @@ fn eval_and_tune_train_the_same_detector_and_resume_exactly() {
 #[test]
 fn train_mode_is_refused_with_a_reason() {
     let dir = temp_dir("trainmode");
-    let err = DetectTrain::new(config(&dir), &[Mode::Train], options(&dir), &Device::flex().autodiff())
-        .err()
-        .unwrap()
-        .to_string();
+    let err = DetectTrain::new(
+        config(&dir),
+        &[Mode::Train],
+        options(&dir),
+        &Device::flex().autodiff(),
+    )
+    .err()
+    .unwrap()
+    .to_string();
     assert!(err.contains("norm_eval") && err.contains("tune"), "{err}");
 }
 
@@ -108,15 +117,26 @@ fn flipped_and_resized_images_keep_their_boxes_on_the_objects() {
             assert_eq!(boxes.len(), set.boxes[i].len());
             // Object pixels differ from the grey background (40) after normalisation.
             let t = transform(64);
-            let background: Vec<f32> = (0..3).map(|c| (40.0 / 255.0 - t.mean[c]) / t.std[c]).collect();
+            let background: Vec<f32> = (0..3)
+                .map(|c| (40.0 / 255.0 - t.mean[c]) / t.std[c])
+                .collect();
             let at = |c: usize, x: usize, y: usize| values[((k * 3 + c) * 64 + y) * 64 + x];
             let lit = |x: usize, y: usize| {
-                (0..3).map(|c| (at(c, x, y) - background[c]).abs()).sum::<f32>() > 0.5
+                (0..3)
+                    .map(|c| (at(c, x, y) - background[c]).abs())
+                    .sum::<f32>()
+                    > 0.5
             };
             for b in &boxes {
                 // Resized 80 -> 64 horizontally: the box centre is on the object.
-                let (cx, cy) = (((b.x1 + b.x2) / 2.0) as usize, ((b.y1 + b.y2) / 2.0) as usize);
-                assert!(lit(cx, cy), "flip {flip}: centre of {b:?} not on its object");
+                let (cx, cy) = (
+                    ((b.x1 + b.x2) / 2.0) as usize,
+                    ((b.y1 + b.y2) / 2.0) as usize,
+                );
+                assert!(
+                    lit(cx, cy),
+                    "flip {flip}: centre of {b:?} not on its object"
+                );
             }
             // Every lit pixel (away from edges blurred by resizing) lies in some box.
             let inside = |x: usize, y: usize| {
@@ -130,7 +150,10 @@ fn flipped_and_resized_images_keep_their_boxes_on_the_objects() {
             for y in 0..64 {
                 for x in 0..64 {
                     if lit(x, y) {
-                        assert!(inside(x, y), "flip {flip}: lit ({x}, {y}) outside {boxes:?}");
+                        assert!(
+                            inside(x, y),
+                            "flip {flip}: lit ({x}, {y}) outside {boxes:?}"
+                        );
                     }
                 }
             }
@@ -145,7 +168,8 @@ fn bad_annotations_are_errors_or_reported_and_skipped() {
     let DetectData::Coco { train, .. } = &good.data else {
         unreachable!()
     };
-    let mut coco: serde_json::Value = serde_json::from_slice(&std::fs::read(train).unwrap()).unwrap();
+    let mut coco: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(train).unwrap()).unwrap();
     let anns = coco["annotations"].as_array_mut().unwrap();
     anns[0]["bbox"] = json!([70, 10, 30, 10]); // beyond the 80 px width
     anns[1]["bbox"] = json!([10, 10, -5, 10]); // negative width
@@ -172,7 +196,10 @@ fn bad_annotations_are_errors_or_reported_and_skipped() {
         ..good.clone()
     };
     let err = load(&with(false), false).err().unwrap().to_string();
-    assert!(err.contains("bad.json: annotation 2") && err.contains("--skip-invalid"), "{err}");
+    assert!(
+        err.contains("bad.json: annotation 2") && err.contains("--skip-invalid"),
+        "{err}"
+    );
     let split = load(&with(true), false).unwrap();
     let skipped = split.train.skipped.join("\n");
     assert!(skipped.contains("outside the 80x64 image"), "{skipped}");
@@ -184,5 +211,8 @@ fn bad_annotations_are_errors_or_reported_and_skipped() {
     // A corrupt image file is an error naming it.
     std::fs::write(dir.join("s1-img0.png"), b"not a png").unwrap();
     let err = load(&good, false).err().unwrap().to_string();
-    assert!(err.contains("s1-img0.png") && err.contains("not a readable image"), "{err}");
+    assert!(
+        err.contains("s1-img0.png") && err.contains("not a readable image"),
+        "{err}"
+    );
 }

@@ -32,14 +32,20 @@ pub fn draw(
         let root = BitMapBackend::with_buffer(&mut canvas, (w * k, h * k)).into_drawing_area();
         let at = |x: f64, y: f64| ((x * f64::from(k)) as i32, (y * f64::from(k)) as i32);
         for (b, _) in truth {
-            root.draw(&Rectangle::new([at(b.x1, b.y1), at(b.x2, b.y2)], WHITE.stroke_width(1)))
-                .map_err(err)?;
+            root.draw(&Rectangle::new(
+                [at(b.x1, b.y1), at(b.x2, b.y2)],
+                WHITE.stroke_width(1),
+            ))
+            .map_err(err)?;
         }
         for p in predictions {
             let c = color(p.label);
             let b = p.bbox;
-            root.draw(&Rectangle::new([at(b.x1, b.y1), at(b.x2, b.y2)], c.stroke_width(3)))
-                .map_err(err)?;
+            root.draw(&Rectangle::new(
+                [at(b.x1, b.y1), at(b.x2, b.y2)],
+                c.stroke_width(3),
+            ))
+            .map_err(err)?;
             let name = classes.get(p.label).map_or("?", String::as_str);
             let text = format!("{name} {:.2}", p.score);
             let (x, y) = at(b.x1, b.y1);

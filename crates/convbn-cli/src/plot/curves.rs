@@ -34,7 +34,13 @@ fn smoothed(l: &RunLog, alpha: f64, field: fn(&IterationRecord) -> f64) -> Vec<(
 }
 
 /// One panel of a 2x2 chart: caption, axis descriptions, named series, whether to mark points.
-pub type Panel<'a> = (&'a str, &'a str, &'a str, Vec<(String, Vec<(f64, f64)>)>, bool);
+pub type Panel<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    Vec<(String, Vec<(f64, f64)>)>,
+    bool,
+);
 
 /// Draw four panels in a 2x2 grid under `title` into a PNG at `path`.
 pub fn grid(title: &str, path: &Path, panels: [Panel<'_>; 4]) -> Result<()> {
@@ -82,7 +88,13 @@ pub fn draw(logs: &[RunLog], title: &str, path: &Path) -> Result<()> {
         title,
         path,
         [
-            ("training loss (EMA)", "iteration", "cross-entropy", loss, false),
+            (
+                "training loss (EMA)",
+                "iteration",
+                "cross-entropy",
+                loss,
+                false,
+            ),
             ("test accuracy", "epoch", "accuracy (%)", acc, true),
             ("time per iteration (EMA)", "iteration", "ms", ms, false),
             (

@@ -38,9 +38,21 @@ pub fn draw(logs: &[DetectLog], title: &str, path: &Path) -> Result<()> {
         title,
         path,
         [
-            ("training loss (EMA)", "iteration", "focal + GIoU + centerness", smoothed(|r| r.loss), false),
+            (
+                "training loss (EMA)",
+                "iteration",
+                "focal + GIoU + centerness",
+                smoothed(|r| r.loss),
+                false,
+            ),
             ("test AP@[.5:.95] and AP50", "epoch", "AP", ap, true),
-            ("time per iteration (EMA)", "iteration", "ms", smoothed(|r| r.ms), false),
+            (
+                "time per iteration (EMA)",
+                "iteration",
+                "ms",
+                smoothed(|r| r.ms),
+                false,
+            ),
             (
                 "peak memory per iteration",
                 "iteration",

@@ -9,6 +9,7 @@ use convbn_train::data::ImageSet;
 use convbn_train::data::fashion_mnist;
 use image::{RgbImage, imageops};
 
+use crate::DetectError;
 use crate::Result;
 use crate::boxes::Bbox;
 use crate::builtin::deepforest;
@@ -18,7 +19,6 @@ use crate::scenes::{SceneConfig, scene};
 use crate::tiles::{TileConfig, tiles};
 use crate::train::config::{DetectConfig, DetectData};
 use crate::voc::load_voc;
-use crate::DetectError;
 
 /// Images with their objects.
 #[derive(Clone, Debug, PartialEq)]
@@ -84,7 +84,14 @@ impl DetectionSet {
     }
 
     /// Add an image already at the network size (planar pixels).
-    fn push(&mut self, name: String, size: (u32, u32), pixels: &[u8], boxes: Vec<Bbox>, labels: Vec<usize>) {
+    fn push(
+        &mut self,
+        name: String,
+        size: (u32, u32),
+        pixels: &[u8],
+        boxes: Vec<Bbox>,
+        labels: Vec<usize>,
+    ) {
         debug_assert_eq!(pixels.len(), self.images.image_len());
         self.images.pixels.extend_from_slice(pixels);
         self.images.labels.push(0);
@@ -310,7 +317,11 @@ fn read_voc_folder(dir: &Path) -> Result<Vec<(std::path::PathBuf, crate::voc::Vo
 }
 
 /// Images of `samples` read from disk, cut into tiles when `tile` is given.
-pub fn from_samples(samples: &Samples, size: usize, tile: Option<&TileConfig>) -> Result<DetectionSet> {
+pub fn from_samples(
+    samples: &Samples,
+    size: usize,
+    tile: Option<&TileConfig>,
+) -> Result<DetectionSet> {
     let mut set = DetectionSet::empty(samples.classes.clone(), 3, size);
     set.skipped = samples.skipped.clone();
     for sample in &samples.samples {
@@ -371,10 +382,21 @@ fn scenes(train: usize, test: usize, size: usize, fetch: bool) -> Result<DetectS
             let pixels = if s.size == size {
                 grey.into_raw()
             } else {
-                imageops::resize(&grey, size as u32, size as u32, imageops::FilterType::Triangle)
-                    .into_raw()
+                imageops::resize(
+                    &grey,
+                    size as u32,
+                    size as u32,
+                    imageops::FilterType::Triangle,
+                )
+                .into_raw()
             };
-            out.push(format!("{what}-{i}"), (side, side), &pixels, s.boxes, s.labels);
+            out.push(
+                format!("{what}-{i}"),
+                (side, side),
+                &pixels,
+                s.boxes,
+                s.labels,
+            );
         }
         out
     };
@@ -390,4 +412,3 @@ fn scenes(train: usize, test: usize, size: usize, fetch: bool) -> Result<DetectS
 pub const SCENE_TRAIN_SEED: u64 = 0x7A1;
 /// Seed of the fixed test scenes.
 pub const SCENE_TEST_SEED: u64 = 0x7E57;
-

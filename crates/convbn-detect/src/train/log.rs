@@ -114,7 +114,12 @@ impl DetectLog {
                 .map(|r| r.step_peak_bytes)
                 .max()
                 .unwrap_or(0),
-            max_peak_bytes: self.iterations.iter().map(|r| r.peak_bytes).max().unwrap_or(0),
+            max_peak_bytes: self
+                .iterations
+                .iter()
+                .map(|r| r.peak_bytes)
+                .max()
+                .unwrap_or(0),
             diverged_at: self
                 .iterations
                 .iter()

@@ -274,7 +274,10 @@ impl DetectTrain {
             }
             if order.as_ref().is_none_or(|(e, _)| *e != epoch) {
                 let n = self.data.train.len();
-                order = Some((epoch, Rng::new(&[self.config.seed, epoch as u64, 0xDE7]).permutation(n)));
+                order = Some((
+                    epoch,
+                    Rng::new(&[self.config.seed, epoch as u64, 0xDE7]).permutation(n),
+                ));
             }
             let epoch_order = &order.as_ref().expect("drawn above").1;
             let b = self.config.batch_size;

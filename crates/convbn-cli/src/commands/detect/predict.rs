@@ -98,12 +98,12 @@ pub fn run(args: Args) -> Result<()> {
         }
         let predictions = predict(&model, set, 16, &decode, &device, &mut |_, _| {})?;
         for (i, found) in predictions.iter().enumerate() {
-            let name = if *test {
-                format!("test-{}", set.names[i])
+            let name = set.names[i].clone();
+            let source = if *test {
+                set.rgb(i)
             } else {
-                set.names[i].clone()
+                images[i].1.clone()
             };
-            let source = if *test { set.rgb(i) } else { images[i].1.clone() };
             let (w, h) = set.sizes[i];
             let source = if source.dimensions() == (w, h) {
                 source
@@ -118,10 +118,11 @@ pub fn run(args: Args) -> Result<()> {
             let stem = if *test {
                 sanitize(&name)
             } else {
-                sanitize(&Path::new(&name).file_stem().map_or_else(
-                    || name.clone(),
-                    |s| s.to_string_lossy().into_owned(),
-                ))
+                sanitize(
+                    &Path::new(&name)
+                        .file_stem()
+                        .map_or_else(|| name.clone(), |s| s.to_string_lossy().into_owned()),
+                )
             };
             let drawn = args.out.join(format!("{stem}.png"));
             plot::boxes::draw(&source, found, &truth, &log.classes, &drawn)?;
@@ -165,6 +166,12 @@ fn detection(p: &Prediction, classes: &[String]) -> Detection {
 /// `name` as a file name: characters other than letters, digits, `-`, `_` and `.` replaced.
 fn sanitize(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use convbn::Mode;
+use convbn_detect::train::baseline::grid_baseline;
+use convbn_detect::train::evaluate::score;
 use convbn_detect::train::log::DetectLog;
 use convbn_detect::train::{DetectConfig, DetectData, DetectTrain};
 use serde::Serialize;
@@ -146,9 +148,11 @@ impl Args {
             data,
             skip_invalid: self.skip_invalid,
             start: parse_start(&self.weights)?,
-            size: self
-                .size
-                .unwrap_or(if self.data == DataName::Scenes { 128 } else { 256 }),
+            size: self.size.unwrap_or(if self.data == DataName::Scenes {
+                128
+            } else {
+                256
+            }),
             channels: self.channels,
             batch_size: self.batch_size,
             epochs: self.epochs,
@@ -247,6 +251,9 @@ struct SummaryFile<'a> {
     test_images: usize,
     test_objects: usize,
     skipped: Vec<String>,
+    /// pycocotools' numbers of the trivial baseline (median-size boxes on a grid, most
+    /// frequent class, no look at the pixels) on the same test images.
+    baseline: [f64; 12],
     modes: &'a [ModeSummary],
 }
 
@@ -274,6 +281,7 @@ pub fn run(args: Args) -> Result<()> {
     let (n_train, n_test) = (data.train.len(), data.test.len());
     let (o_train, o_test) = (data.train.objects(), data.test.objects());
     let classes = data.train.classes.clone();
+    let baseline = score(&data.test, &grid_baseline(&data.train, &data.test))?.stats;
     eprintln!(
         "{:?}: {n_train} training images ({o_train} objects) / {n_test} test images ({o_test} \
          objects), {} classes, at {}x{}; {} iterations of {} in {} mode{}{}",
@@ -288,7 +296,11 @@ pub fn run(args: Args) -> Result<()> {
             .map(|m| m.to_string())
             .collect::<Vec<_>>()
             .join(", "),
-        if args.mode.len() > 1 { "s (lock-step)" } else { "" },
+        if args.mode.len() > 1 {
+            "s (lock-step)"
+        } else {
+            ""
+        },
         if args.run.resume {
             format!(", resuming at iteration {}", job.position().step)
         } else {
@@ -324,10 +336,20 @@ pub fn run(args: Args) -> Result<()> {
         test_images: n_test,
         test_objects: o_test,
         skipped,
+        baseline,
         modes: &rows,
     };
-    write(&out.join("summary.json"), &serde_json::to_vec_pretty(&file)?)?;
-    let md = table(&rows);
+    write(
+        &out.join("summary.json"),
+        &serde_json::to_vec_pretty(&file)?,
+    )?;
+    let md = format!(
+        "{}\ntrivial baseline (median-size boxes on a grid, no look at the pixels): AP {:.3}, \
+         AP50 {:.3}\n",
+        table(&rows),
+        baseline[0],
+        baseline[1]
+    );
     write(&out.join("summary.md"), md.as_bytes())?;
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&file)?),
