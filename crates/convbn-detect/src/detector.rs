@@ -10,9 +10,9 @@ use burn::nn::{GroupNorm, GroupNormConfig, Initializer, PaddingConfig2d};
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor, activation};
-use convbn_zoo::MobileNetV2;
+use convbn_zoo::{Architecture, MobileNetV2, Model, ResNet};
 
-use crate::Result;
+use crate::{DetectError, Result};
 
 /// Strides of the three levels.
 pub const STRIDES: [u32; 3] = [8, 16, 32];
@@ -186,11 +186,68 @@ impl FcosHead {
     }
 }
 
+/// A pretrained classification network used for its strides-8/16/32 feature maps (its
+/// classifier is unused). Variant names do not appear in parameter paths.
+#[derive(Module, Debug)]
+pub enum Backbone {
+    /// MobileNetV2 (ImageNet weights from the registries).
+    MobileNetV2(MobileNetV2),
+    /// ResNet, ResNeXt or Wide-ResNet (weights from a checkpoint file).
+    ResNet(ResNet),
+}
+
+impl Backbone {
+    /// Check that `arch` can be a backbone (MobileNetV2 or a ResNet).
+    pub fn check(arch: Architecture) -> Result<()> {
+        use Architecture as A;
+        match arch {
+            A::MobileNetV2
+            | A::ResNet18
+            | A::ResNet34
+            | A::ResNet50
+            | A::ResNet101
+            | A::ResNeXt50_32x4d
+            | A::WideResNet50_2 => Ok(()),
+            _ => Err(DetectError::Invalid(format!(
+                "{arch} cannot be a detection backbone; use mobilenet_v2 or a ResNet (resnet18, \
+                 resnet34, resnet50, resnet101, resnext50_32x4d, wide_resnet50_2)"
+            ))),
+        }
+    }
+
+    /// The zoo model as a backbone, or an error naming the architectures that can be one.
+    pub fn from_model(model: Model) -> Result<Self> {
+        match model {
+            Model::MobileNetV2(m) => Ok(Self::MobileNetV2(m)),
+            Model::ResNet(m) => Ok(Self::ResNet(m)),
+            _ => Err(DetectError::Invalid(
+                "only MobileNetV2 and the ResNets can be detection backbones".into(),
+            )),
+        }
+    }
+
+    /// The feature maps at strides 8, 16 and 32.
+    pub fn features(&self, x: Tensor<4>) -> Result<[Tensor<4>; 3]> {
+        Ok(match self {
+            Self::MobileNetV2(m) => m.features(x)?,
+            Self::ResNet(m) => m.features(x)?,
+        })
+    }
+
+    /// Channels of the three feature maps.
+    pub fn feature_channels(&self) -> [usize; 3] {
+        match self {
+            Self::MobileNetV2(_) => MobileNetV2::FEATURE_CHANNELS,
+            Self::ResNet(m) => m.feature_channels(),
+        }
+    }
+}
+
 /// The detector.
 #[derive(Module, Debug)]
 pub struct Detector {
-    /// The backbone (its classifier is unused).
-    pub backbone: MobileNetV2,
+    /// The backbone.
+    pub backbone: Backbone,
     /// The neck.
     pub fpn: Fpn,
     /// The head.
@@ -198,12 +255,12 @@ pub struct Detector {
 }
 
 impl Detector {
-    /// A detector for `classes` classes on `backbone` (e.g. the ImageNet-pretrained one),
+    /// A detector for `classes` classes on `backbone` (e.g. an ImageNet-pretrained one),
     /// with `channels` channels in the neck and head.
-    pub fn new(backbone: MobileNetV2, classes: usize, channels: usize, device: &Device) -> Self {
+    pub fn new(backbone: Backbone, classes: usize, channels: usize, device: &Device) -> Self {
         Self {
+            fpn: Fpn::new(&backbone.feature_channels(), channels, device),
             backbone,
-            fpn: Fpn::new(&MobileNetV2::FEATURE_CHANNELS, channels, device),
             head: FcosHead::new(channels, classes, 2, device),
         }
     }
@@ -231,11 +288,23 @@ mod tests {
     }
 
     /// Shapes per level; Tune (switched on the whole detector in one line) gives Eval's
-    /// outputs; backward reaches the backbone and the head.
+    /// outputs; backward reaches the backbone and the head. MobileNetV2 and ResNet-18.
     #[test]
     fn levels_have_their_shapes_and_tune_equals_eval() {
         let device = Device::flex().autodiff();
-        let mut eval = Detector::new(MobileNetV2::new(10, &device), 3, 32, &device);
+        for arch in [Architecture::MobileNetV2, Architecture::ResNet18] {
+            check_backbone(Model::new(arch, 10, &device), &device);
+        }
+        let vgg = Model::new(Architecture::Vgg11Bn, 10, &device);
+        assert!(Backbone::from_model(vgg).is_err());
+        assert!(Backbone::check(Architecture::Vgg11Bn).is_err());
+        assert!(Backbone::check(Architecture::ResNet50).is_ok());
+    }
+
+    fn check_backbone(model: Model, device: &Device) {
+        let device = device.clone();
+        let backbone = Backbone::from_model(model).unwrap();
+        let mut eval = Detector::new(backbone, 3, 32, &device);
         set_mode(&mut eval, Mode::Eval).unwrap();
         let mut tune = eval.clone();
         set_mode(&mut tune, Mode::Tune).unwrap();
@@ -262,6 +331,10 @@ mod tests {
             .unwrap();
         let grads = loss.backward();
         assert!(tune.head.cls_logits.weight.val().grad(&grads).is_some());
-        assert!(tune.backbone.stem.weight.val().grad(&grads).is_some());
+        let stem = match &tune.backbone {
+            Backbone::MobileNetV2(m) => &m.stem,
+            Backbone::ResNet(m) => &m.conv1,
+        };
+        assert!(stem.weight.val().grad(&grads).is_some());
     }
 }

@@ -51,7 +51,9 @@ pub struct DetectConfig {
     pub data: DetectData,
     /// Leave invalid annotations out (reported) instead of stopping at the first.
     pub skip_invalid: bool,
-    /// Backbone weights (MobileNetV2's ImageNet weights by default).
+    /// Backbone architecture: `mobilenet_v2` or a ResNet of the zoo.
+    pub backbone: String,
+    /// Backbone weights: MobileNetV2's ImageNet weights, or a checkpoint file (ResNets).
     pub start: Start,
     /// Network input side: images are resized to `size` x `size`, boxes with them.
     pub size: usize,
@@ -87,6 +89,7 @@ impl DetectConfig {
                 self.size
             ));
         }
+        crate::detector::Backbone::check(self.backbone.parse()?)?;
         if self.channels == 0 {
             return bad("--channels must be at least 1".into());
         }

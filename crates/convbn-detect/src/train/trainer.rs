@@ -18,12 +18,12 @@ use convbn_train::RunOptions;
 use convbn_train::checkpoint::{self, Log, Position, Resumed};
 use convbn_train::rng::Rng;
 use convbn_train::trainer::materialize;
+use convbn_zoo::Architecture;
 use convbn_zoo::pretrained::build;
-use convbn_zoo::{Architecture, Model};
 
 use crate::criterion::fcos_loss;
 use crate::decode::DecodeConfig;
-use crate::detector::Detector;
+use crate::detector::{Backbone, Detector};
 use crate::train::batch::{images, targets};
 use crate::train::config::DetectConfig;
 use crate::train::data::{DetectSplit, load};
@@ -76,8 +76,8 @@ pub fn log_file(out_dir: &Path, mode: Mode) -> PathBuf {
     convbn_train::trainer::log_file(out_dir, mode)
 }
 
-/// The starting detector: the MobileNetV2 backbone with `config.start`'s weights, a fresh
-/// seeded FPN and head for `classes` classes, every block in Eval mode.
+/// The starting detector: the backbone with `config.start`'s weights, a fresh seeded FPN and
+/// head for `classes` classes, every block in Eval mode.
 pub fn initial_detector(
     config: &DetectConfig,
     classes: usize,
@@ -85,15 +85,8 @@ pub fn initial_detector(
     device: &Device,
 ) -> Result<Detector> {
     device.seed(config.seed);
-    let Model::MobileNetV2(backbone) = build(
-        Architecture::MobileNetV2,
-        &config.start.weights(),
-        fetch,
-        device,
-    )?
-    else {
-        unreachable!("build returns the architecture asked for");
-    };
+    let arch: Architecture = config.backbone.parse()?;
+    let backbone = Backbone::from_model(build(arch, &config.start.weights(), fetch, device)?)?;
     device.seed(config.seed ^ 0xDE7E_C7ED);
     let detector = Detector::new(backbone, classes, config.channels, device);
     materialize(&detector);

@@ -75,6 +75,7 @@ pub fn config(dir: &Path) -> DetectConfig {
             test_images: dir.to_path_buf(),
         },
         skip_invalid: false,
+        backbone: "mobilenet_v2".into(),
         start: Start::Random,
         size: 64,
         channels: 16,

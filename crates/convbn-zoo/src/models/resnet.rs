@@ -138,13 +138,41 @@ impl ResNet {
 
     /// Logits `[N, classes]` for images `[N, 3, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Result<Tensor<2>> {
+        Ok(self.fc.forward(global_avg_pool(self.stages(x, |_, _| {})?)))
+    }
+
+    /// The stem and the four stages; `tap(stage, output)` sees each stage's output.
+    fn stages(&self, x: Tensor<4>, mut tap: impl FnMut(usize, &Tensor<4>)) -> Result<Tensor<4>> {
         let mut x = max_pool_3x3_s2(self.conv1.forward_activated(x, Activation::Relu)?);
-        for stage in &self.layers {
+        for (s, stage) in self.layers.iter().enumerate() {
             for block in stage {
                 x = block.forward(x)?;
             }
+            tap(s, &x);
         }
-        Ok(self.fc.forward(global_avg_pool(x)))
+        Ok(x)
+    }
+
+    /// Feature maps for detection: the outputs of `layer2`, `layer3` and `layer4` (strides 8,
+    /// 16 and 32), for images `[N, 3, H, W]`.
+    pub fn features(&self, x: Tensor<4>) -> Result<[Tensor<4>; 3]> {
+        let mut taps = Vec::with_capacity(2);
+        let c5 = self.stages(x, |s, t| {
+            if s == 1 || s == 2 {
+                taps.push(t.clone());
+            }
+        })?;
+        let [c3, c4]: [Tensor<4>; 2] = taps.try_into().expect("two taps");
+        Ok([c3, c4, c5])
+    }
+
+    /// Channels of the three [`features`](Self::features) maps (128, 256, 512 times the
+    /// block expansion for torchvision's ResNets).
+    pub fn feature_channels(&self) -> [usize; 3] {
+        [1, 2, 3].map(|s| {
+            let last = self.layers[s].last().expect("non-empty stage");
+            last.conv3.as_ref().unwrap_or(&last.conv2).out_channels()
+        })
     }
 
     /// Replace the classifier with a fresh one for `num_classes` classes.

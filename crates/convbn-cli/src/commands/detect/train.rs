@@ -75,7 +75,11 @@ pub struct Args {
     /// missing images) out and report them, instead of stopping.
     #[arg(long)]
     skip_invalid: bool,
-    /// Backbone weights: `imagenet`, `random`, or a MobileNetV2 checkpoint file.
+    /// Backbone: mobilenet_v2, or a ResNet (resnet18/34/50/101, resnext50_32x4d,
+    /// wide_resnet50_2) with --weights FILE (torchvision layout).
+    #[arg(long, default_value = "mobilenet_v2")]
+    backbone: String,
+    /// Backbone weights: `imagenet` (MobileNetV2), `random`, or a checkpoint file.
     #[arg(long, default_value = "imagenet")]
     weights: String,
     /// Input side (a multiple of 32); default 128 for scenes, 256 otherwise.
@@ -147,6 +151,7 @@ impl Args {
         let config = DetectConfig {
             data,
             skip_invalid: self.skip_invalid,
+            backbone: self.backbone.clone(),
             start: parse_start(&self.weights)?,
             size: self.size.unwrap_or(if self.data == DataName::Scenes {
                 128
@@ -313,8 +318,8 @@ pub fn run(args: Args) -> Result<()> {
     let logs = result?;
     let out = &args.out;
     let title = format!(
-        "FCOS-MobileNetV2 on {:?} ({n_train} train / {n_test} test, {}x{}, batch {}, seed {})",
-        args.data, config.size, config.size, config.batch_size, config.seed
+        "FCOS-{} on {:?} ({n_train} train / {n_test} test, {}x{}, batch {}, seed {})",
+        config.backbone, args.data, config.size, config.size, config.batch_size, config.seed
     );
     plot::detect::draw(&logs, &title, &out.join("curves.png"))?;
     if logs.iter().any(|l| l.summary.is_none()) {
