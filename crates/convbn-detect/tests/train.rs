@@ -8,7 +8,8 @@ use burn::tensor::Device;
 use common::{config, losses, options, temp_dir};
 use convbn::Mode;
 use convbn_detect::boxes::Bbox;
-use convbn_detect::train::batch::{images, transform};
+use convbn_detect::train::augment::{Augmentation, Orientation};
+use convbn_detect::train::batch::{images, normalization, targets};
 use convbn_detect::train::data::load;
 use convbn_detect::train::observer::Quiet;
 use convbn_detect::train::{DetectConfig, DetectData, DetectTrain};
@@ -104,59 +105,59 @@ fn train_mode_is_refused_with_a_reason() {
 }
 
 #[test]
-fn flipped_and_resized_images_keep_their_boxes_on_the_objects() {
+fn resized_flipped_and_rotated_images_keep_their_boxes_on_the_objects() {
     let dir = temp_dir("flip");
     let set = load(&config(&dir), false).unwrap().train;
     assert_eq!(set.classes, ["red", "blue"]);
     let device = Device::flex();
-    for flip in [false, true] {
-        let x = images(&set, &[0, 1, 2], &[flip; 3], &device);
+    let (mean, std) = normalization();
+    // The grey background (40) after normalisation; object pixels differ from it.
+    let background: Vec<f32> = (0..3).map(|c| (40.0 / 255.0 - mean[c]) / std[c]).collect();
+    for k in 0..8 {
+        let a = Augmentation {
+            orientation: Orientation {
+                transpose: k & 1 == 1,
+                hflip: k & 2 == 2,
+                vflip: k & 4 == 4,
+            },
+            ..Augmentation::default()
+        };
+        let indices = [0usize, 1, 2];
+        let x = images(&set, &indices, &[a; 3], &device);
         let values = x.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
-        for (k, i) in [0usize, 1, 2].into_iter().enumerate() {
-            let boxes = set.network_boxes(i, flip);
-            assert_eq!(boxes.len(), set.boxes[i].len());
-            // Object pixels differ from the grey background (40) after normalisation.
-            let t = transform(64);
-            let background: Vec<f32> = (0..3)
-                .map(|c| (40.0 / 255.0 - t.mean[c]) / t.std[c])
+        let targets = targets(&set, &indices, &[a; 3]);
+        for (n, &i) in indices.iter().enumerate() {
+            let boxes: Vec<Bbox> = set
+                .network_boxes(i)
+                .into_iter()
+                .map(|b| a.orientation.apply(b, 64.0))
                 .collect();
-            let at = |c: usize, x: usize, y: usize| values[((k * 3 + c) * 64 + y) * 64 + x];
+            assert_eq!(boxes.len(), set.boxes[i].len());
+            let at = |c: usize, x: usize, y: usize| values[((n * 3 + c) * 64 + y) * 64 + x];
             let lit = |x: usize, y: usize| {
-                (0..3)
-                    .map(|c| (at(c, x, y) - background[c]).abs())
-                    .sum::<f32>()
-                    > 0.5
+                (0..3).map(|c| (at(c, x, y) - background[c]).abs()).sum::<f32>() > 0.5
             };
             for b in &boxes {
                 // Resized 80 -> 64 horizontally: the box centre is on the object.
-                let (cx, cy) = (
-                    ((b.x1 + b.x2) / 2.0) as usize,
-                    ((b.y1 + b.y2) / 2.0) as usize,
-                );
-                assert!(
-                    lit(cx, cy),
-                    "flip {flip}: centre of {b:?} not on its object"
-                );
+                let (cx, cy) = (((b.x1 + b.x2) / 2.0) as usize, ((b.y1 + b.y2) / 2.0) as usize);
+                assert!(lit(cx, cy), "{a:?}: centre of {b:?} not on its object");
             }
-            // Every lit pixel (away from edges blurred by resizing) lies in some box.
+            // Every lit pixel (allowing a pixel of blur from resizing) lies in some box.
             let inside = |x: usize, y: usize| {
-                boxes.iter().any(|b: &Bbox| {
-                    (x as f64 + 0.5) >= b.x1 - 1.0
-                        && (x as f64 + 0.5) <= b.x2 + 1.0
-                        && (y as f64 + 0.5) >= b.y1 - 1.0
-                        && (y as f64 + 0.5) <= b.y2 + 1.0
+                let (x, y) = (x as f64 + 0.5, y as f64 + 0.5);
+                boxes.iter().any(|b| {
+                    x >= b.x1 - 1.0 && x <= b.x2 + 1.0 && y >= b.y1 - 1.0 && y <= b.y2 + 1.0
                 })
             };
             for y in 0..64 {
                 for x in 0..64 {
                     if lit(x, y) {
-                        assert!(
-                            inside(x, y),
-                            "flip {flip}: lit ({x}, {y}) outside {boxes:?}"
-                        );
+                        assert!(inside(x, y), "{a:?}: lit ({x}, {y}) outside {boxes:?}");
                     }
                 }
             }
+            // The targets are computed from the moved boxes: positives only inside them.
+            assert!(targets[n].labels.iter().any(Option::is_some));
         }
     }
 }

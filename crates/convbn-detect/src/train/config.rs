@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use convbn_train::{OptimizerConfig, Schedule, Start};
 use serde::{Deserialize, Serialize};
 
+use crate::train::augment::Augment;
 use crate::{DetectError, Result};
 
 /// Where the annotated images come from.
@@ -51,7 +52,9 @@ pub struct DetectConfig {
     pub data: DetectData,
     /// Leave invalid annotations out (reported) instead of stopping at the first.
     pub skip_invalid: bool,
-    /// Backbone architecture: `mobilenet_v2` or a ResNet of the zoo.
+    /// Backbone architecture: `mobilenet_v2` (the default, also for runs saved before the
+    /// option existed) or a ResNet of the zoo.
+    #[serde(default = "default_backbone")]
     pub backbone: String,
     /// Backbone weights: MobileNetV2's ImageNet weights, or a checkpoint file (ResNets).
     pub start: Start,
@@ -67,8 +70,8 @@ pub struct DetectConfig {
     pub train_limit: Option<usize>,
     /// Use only the first `n` test images.
     pub test_limit: Option<usize>,
-    /// Random horizontal flips of training images (boxes flipped with them).
-    pub augment: bool,
+    /// Augmentation of training images (boxes moved with them).
+    pub augment: Augment,
     /// Optimizer and its hyper-parameters.
     pub optimizer: OptimizerConfig,
     /// Learning-rate schedule.
@@ -77,6 +80,10 @@ pub struct DetectConfig {
     pub seed: u64,
     /// Images per step when evaluating.
     pub eval_batch_size: usize,
+}
+
+fn default_backbone() -> String {
+    "mobilenet_v2".into()
 }
 
 impl DetectConfig {

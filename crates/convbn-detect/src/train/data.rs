@@ -151,17 +151,13 @@ impl DetectionSet {
         self
     }
 
-    /// Image `i`'s boxes at the network size (`size / width` by `size / height`), mirrored
-    /// when `flip`.
-    pub fn network_boxes(&self, i: usize, flip: bool) -> Vec<Bbox> {
+    /// Image `i`'s boxes at the network size (scaled by `size / width` and `size / height`).
+    pub fn network_boxes(&self, i: usize) -> Vec<Bbox> {
         let s = self.images.width as f64;
         let (w, h) = self.sizes[i];
         self.boxes[i]
             .iter()
-            .map(|b| {
-                let r = b.resize(s / f64::from(w), s / f64::from(h));
-                if flip { r.hflip(s) } else { r }
-            })
+            .map(|b| b.resize(s / f64::from(w), s / f64::from(h)))
             .collect()
     }
 

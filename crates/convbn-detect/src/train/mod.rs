@@ -2,6 +2,7 @@
 //! batches with FCOS targets, the lock-step training loop with checkpoints and resume, the
 //! JSON log, and scoring on a test set.
 
+pub mod augment;
 pub mod baseline;
 pub mod batch;
 pub mod config;

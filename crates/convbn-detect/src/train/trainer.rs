@@ -276,14 +276,14 @@ impl DetectTrain {
             let b = self.config.batch_size;
             let positions = step_in_epoch * b..((step_in_epoch + 1) * b).min(epoch_order.len());
             let indices = epoch_order[positions.clone()].to_vec();
-            let flips: Vec<bool> = positions
+            let augmentations: Vec<_> = positions
                 .map(|p| {
-                    self.config.augment
-                        && Rng::new(&[self.config.seed, epoch as u64, p as u64, 0xF11]).coin()
+                    let mut rng = Rng::new(&[self.config.seed, epoch as u64, p as u64, 0xF11]);
+                    self.config.augment.draw(&mut rng)
                 })
                 .collect();
-            let x = images(&self.data.train, &indices, &flips, &self.device);
-            let batch_targets = targets(&self.data.train, &indices, &flips);
+            let x = images(&self.data.train, &indices, &augmentations, &self.device);
+            let batch_targets = targets(&self.data.train, &indices, &augmentations);
             let lr = self
                 .config
                 .schedule

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use convbn_detect::train::augment::Augment;
 use convbn_detect::train::log::DetectLog;
 use convbn_detect::train::{DetectConfig, DetectData};
 use convbn_train::{OptimizerConfig, OptimizerKind, RunOptions, Schedule, Start};
@@ -83,7 +84,7 @@ pub fn config(dir: &Path) -> DetectConfig {
         epochs: 2,
         train_limit: None,
         test_limit: None,
-        augment: true,
+        augment: Augment::Flip,
         optimizer: OptimizerConfig {
             kind: OptimizerKind::Sgd,
             lr: 0.01,

@@ -33,6 +33,9 @@ pub struct Args {
     /// in white).
     #[arg(long, default_value_t = 0)]
     from_test: usize,
+    /// Also predict the first N training images (to compare fit and generalisation).
+    #[arg(long, default_value_t = 0)]
+    from_train: usize,
     /// Output format of the detections on stdout.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -58,8 +61,8 @@ struct ImageResult {
 
 /// Run it.
 pub fn run(args: Args) -> Result<()> {
-    if args.images.is_empty() && args.from_test == 0 {
-        bail!("give image files, or --from-test N for the checkpoint's test images");
+    if args.images.is_empty() && args.from_test == 0 && args.from_train == 0 {
+        bail!("give image files, or --from-test N / --from-train N for the checkpoint's data");
     }
     let device = crate::device::training_device().inner();
     let (model, log) = load_trained(&args.checkpoint, &device)
@@ -76,13 +79,19 @@ pub fn run(args: Args) -> Result<()> {
         DetectionSet::from_images(log.classes.clone(), &images, size),
         false,
     )];
-    if args.from_test > 0 {
+    if args.from_test > 0 || args.from_train > 0 {
         let config = convbn_detect::train::DetectConfig {
-            test_limit: Some(args.from_test),
-            train_limit: Some(1),
+            test_limit: Some(args.from_test.max(1)),
+            train_limit: Some(args.from_train.max(1)),
             ..log.config.clone()
         };
-        sets.push((load(&config, true)?.test, true));
+        let split = load(&config, true)?;
+        if args.from_train > 0 {
+            sets.push((split.train, true));
+        }
+        if args.from_test > 0 {
+            sets.push((split.test, true));
+        }
     }
     let decode = DecodeConfig {
         score_threshold: args.score_threshold,
@@ -92,14 +101,14 @@ pub fn run(args: Args) -> Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let mut results = Vec::new();
-    for (set, test) in &sets {
+    for (set, from_data) in &sets {
         if set.is_empty() {
             continue;
         }
         let predictions = predict(&model, set, 16, &decode, &device, &mut |_, _| {})?;
         for (i, found) in predictions.iter().enumerate() {
             let name = set.names[i].clone();
-            let source = if *test {
+            let source = if *from_data {
                 set.rgb(i)
             } else {
                 images[i].1.clone()
@@ -115,7 +124,7 @@ pub fn run(args: Args) -> Result<()> {
                 .copied()
                 .zip(set.labels[i].iter().copied())
                 .collect();
-            let stem = if *test {
+            let stem = if *from_data {
                 sanitize(&name)
             } else {
                 sanitize(

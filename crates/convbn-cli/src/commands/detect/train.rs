@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use convbn::Mode;
+use convbn_detect::train::augment::Augment;
 use convbn_detect::train::baseline::grid_baseline;
 use convbn_detect::train::evaluate::score;
 use convbn_detect::train::log::DetectLog;
@@ -35,6 +36,17 @@ pub enum DataName {
     Coco,
     /// Pascal VOC XML folders: --voc-train, --voc-test.
     Voc,
+}
+
+/// Augmentation names.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AugmentName {
+    /// None.
+    None,
+    /// Horizontal flips.
+    Flip,
+    /// Rotations by 90 degrees, flips, brightness/contrast/colour jitter.
+    Aerial,
 }
 
 /// Detection training options.
@@ -100,9 +112,10 @@ pub struct Args {
     /// Use only the first N test images.
     #[arg(long)]
     test_limit: Option<usize>,
-    /// Turn off random horizontal flips.
-    #[arg(long)]
-    no_augment: bool,
+    /// Augmentation: none, flip (horizontal; default) or aerial (all 8 rotations/flips and
+    /// colour jitter; default for --data trees).
+    #[arg(long, value_enum)]
+    augment: Option<AugmentName>,
     #[command(flatten)]
     optim: OptimArgs,
     /// Seed of the head initialisation, shuffling and flips.
@@ -163,7 +176,13 @@ impl Args {
             epochs: self.epochs,
             train_limit: self.train_limit,
             test_limit: self.test_limit,
-            augment: !self.no_augment,
+            augment: match self.augment {
+                Some(AugmentName::None) => Augment::None,
+                Some(AugmentName::Flip) => Augment::Flip,
+                Some(AugmentName::Aerial) => Augment::Aerial,
+                None if self.data == DataName::Trees => Augment::Aerial,
+                None => Augment::Flip,
+            },
             optimizer: self.optim.optimizer(DETECT_LR),
             schedule: self.optim.schedule(DETECT_WARMUP),
             seed: self.seed,
