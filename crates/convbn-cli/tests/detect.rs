@@ -208,7 +208,10 @@ fn trains_on_scenes_in_two_modes_then_draws_predictions() {
 #[test]
 fn training_options_are_checked_with_clear_errors() {
     let cases: [(&[&str], &str); 5] = [
-        (&["--backbone", "vgg11_bn"], "cannot be a detection backbone"),
+        (
+            &["--backbone", "vgg11_bn"],
+            "cannot be a detection backbone",
+        ),
         (&["--mode", "train"], "norm_eval"),
         (&["--size", "100"], "multiple of 32"),
         (&["--data", "coco"], "needs --coco-train"),

@@ -189,6 +189,7 @@ impl FcosHead {
 /// A pretrained classification network used for its strides-8/16/32 feature maps (its
 /// classifier is unused). Variant names do not appear in parameter paths.
 #[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)] // one per detector; burn's Module derive wants it unboxed
 pub enum Backbone {
     /// MobileNetV2 (ImageNet weights from the registries).
     MobileNetV2(MobileNetV2),

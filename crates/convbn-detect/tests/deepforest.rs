@@ -57,3 +57,49 @@ fn the_four_annotated_images_hold_951_boxes_and_tile() {
     println!("{} training boxes, {kept} in tiles", count(&train, None));
     assert!(kept >= count(&train, None));
 }
+
+#[test]
+fn the_built_in_tree_split_is_one_class_of_crowns_in_tiles() {
+    if !assets_present() {
+        return;
+    }
+    let config = convbn_detect::train::DetectConfig {
+        data: convbn_detect::train::DetectData::Trees,
+        size: 256,
+        ..common_config()
+    };
+    let split = convbn_detect::train::data::load(&config, false).unwrap();
+    assert_eq!(split.train.classes, ["Tree"]);
+    assert_eq!(split.test.classes, ["Tree"]);
+    // 151 overlapping tiles of the two YELL crops, 8 of the two 400x400 held-out images.
+    assert_eq!((split.train.len(), split.test.len()), (151, 8));
+    assert_eq!((split.train.objects(), split.test.objects()), (1230, 153));
+    assert!(split.test.labels.iter().flatten().all(|&l| l == 0));
+    assert!(split.test.sizes.iter().all(|&s| s == (256, 256)));
+}
+
+fn common_config() -> convbn_detect::train::DetectConfig {
+    use convbn_train::{OptimizerConfig, OptimizerKind, Schedule, Start};
+    convbn_detect::train::DetectConfig {
+        data: convbn_detect::train::DetectData::Trees,
+        skip_invalid: false,
+        backbone: "mobilenet_v2".into(),
+        start: Start::Random,
+        size: 256,
+        channels: 16,
+        batch_size: 4,
+        epochs: 1,
+        train_limit: None,
+        test_limit: None,
+        augment: convbn_detect::train::augment::Augment::Aerial,
+        optimizer: OptimizerConfig {
+            kind: OptimizerKind::Sgd,
+            lr: 0.01,
+            momentum: 0.9,
+            weight_decay: 0.0,
+        },
+        schedule: Schedule::Constant,
+        seed: 0,
+        eval_batch_size: 4,
+    }
+}

@@ -135,11 +135,17 @@ fn resized_flipped_and_rotated_images_keep_their_boxes_on_the_objects() {
             assert_eq!(boxes.len(), set.boxes[i].len());
             let at = |c: usize, x: usize, y: usize| values[((n * 3 + c) * 64 + y) * 64 + x];
             let lit = |x: usize, y: usize| {
-                (0..3).map(|c| (at(c, x, y) - background[c]).abs()).sum::<f32>() > 0.5
+                (0..3)
+                    .map(|c| (at(c, x, y) - background[c]).abs())
+                    .sum::<f32>()
+                    > 0.5
             };
             for b in &boxes {
                 // Resized 80 -> 64 horizontally: the box centre is on the object.
-                let (cx, cy) = (((b.x1 + b.x2) / 2.0) as usize, ((b.y1 + b.y2) / 2.0) as usize);
+                let (cx, cy) = (
+                    ((b.x1 + b.x2) / 2.0) as usize,
+                    ((b.y1 + b.y2) / 2.0) as usize,
+                );
                 assert!(lit(cx, cy), "{a:?}: centre of {b:?} not on its object");
             }
             // Every lit pixel (allowing a pixel of blur from resizing) lies in some box.

@@ -117,8 +117,11 @@ impl Augment {
 }
 
 impl Augmentation {
-    /// A pixel value on `[0, 1]` of channel `c`, jittered.
+    /// A pixel value on `[0, 1]` of channel `c`, jittered (exactly `v` without jitter).
     pub fn colour(&self, v: f32, c: usize) -> f32 {
+        if self.contrast == 1.0 && self.brightness == 1.0 && self.gains[c] == 1.0 {
+            return v;
+        }
         (((v - 0.5) * self.contrast + 0.5) * self.brightness * self.gains[c]).clamp(0.0, 1.0)
     }
 }
@@ -166,7 +169,10 @@ mod tests {
             assert!((0.8..=1.25).contains(&a.brightness) && (0.8..=1.25).contains(&a.contrast));
             assert!(a.gains.iter().all(|g| (0.9..=1.1).contains(g)));
         }
-        assert_eq!(Augment::None.draw(&mut Rng::new(&[3])), Augmentation::default());
+        assert_eq!(
+            Augment::None.draw(&mut Rng::new(&[3])),
+            Augmentation::default()
+        );
         let f = Augment::Flip.draw(&mut Rng::new(&[3]));
         assert!(!f.orientation.transpose && !f.orientation.vflip && f.brightness == 1.0);
     }

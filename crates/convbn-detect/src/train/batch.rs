@@ -78,7 +78,11 @@ pub fn targets(
         .iter()
         .enumerate()
         .map(|(k, &i)| {
-            let o = augmentations.get(k).copied().unwrap_or_default().orientation;
+            let o = augmentations
+                .get(k)
+                .copied()
+                .unwrap_or_default()
+                .orientation;
             let boxes: Vec<_> = set
                 .network_boxes(i)
                 .into_iter()

@@ -139,6 +139,15 @@ impl DetectionSet {
         })
     }
 
+    /// Every object relabelled as the one class `name`.
+    pub fn single_class(mut self, name: &str) -> Self {
+        self.classes = vec![name.to_string()];
+        for labels in &mut self.labels {
+            labels.iter_mut().for_each(|l| *l = 0);
+        }
+        self
+    }
+
     /// The first `limit` images (all when `None`).
     pub fn truncated(mut self, limit: Option<usize>) -> Self {
         if let Some(limit) = limit.filter(|&l| l < self.len()) {
@@ -224,10 +233,13 @@ pub fn load(config: &DetectConfig, fetch: bool) -> Result<DetectSplit> {
     let split = match &config.data {
         DetectData::Scenes { train, test } => scenes(*train, *test, size, fetch)?,
         DetectData::Trees => {
+            // One class, tree crown: the training images know only Tree, so SOAP_061's Alive
+            // and Dead crowns are scored as crowns (DeepForest's own evaluation does the same).
             let (train, test) = deepforest(fetch)?;
+            let tiles = TileConfig::default();
             DetectSplit {
-                train: from_samples(&train, size, Some(&TileConfig::default()))?,
-                test: from_samples(&test, size, Some(&TileConfig::default()))?,
+                train: from_samples(&train, size, Some(&tiles))?.single_class("Tree"),
+                test: from_samples(&test, size, Some(&tiles))?.single_class("Tree"),
             }
         }
         DetectData::Coco {
