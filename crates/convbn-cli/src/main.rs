@@ -45,7 +45,7 @@ enum Command {
     Stability(commands::stability::Args),
     /// Adversarial examples (FGSM / PGD) through a frozen pretrained model.
     Attack(commands::attack::Args),
-    /// Object detection: COCO evaluation.
+    /// Object detection: train an FCOS detector in Eval/Tune/Deploy mode, predict, evaluate.
     #[command(subcommand)]
     Detect(commands::detect::Command),
 }

@@ -151,6 +151,47 @@ fn trains_on_scenes_in_two_modes_then_draws_predictions() {
         assert!(run.join(f).is_file(), "{f} written");
     }
 
+    // `detect eval --checkpoint` scores the saved model on its test scenes: the numbers of the
+    // run's last evaluation; its COCO files give them again through `--coco-gt/--coco-dt`.
+    let checkpoint = run
+        .join("tune/checkpoint.safetensors")
+        .display()
+        .to_string();
+    let coco = dir.join("coco").display().to_string();
+    let o = convbn(&[
+        "detect",
+        "eval",
+        "--checkpoint",
+        &checkpoint,
+        "--write-coco",
+        &coco,
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let scored: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let stats: Vec<f64> = serde_json::from_value(scored["stats"].clone()).unwrap();
+    let logged: Vec<f64> = serde_json::from_value(modes[1]["stats"].clone()).unwrap();
+    for (a, b) in stats.iter().zip(&logged) {
+        assert!((a - b).abs() < 1e-9, "{stats:?} vs {logged:?}");
+    }
+    assert_eq!(scored["baseline"].as_array().unwrap().len(), 12);
+    let gt = format!("{coco}/gt.json");
+    let dt = format!("{coco}/dt.json");
+    let o = convbn(&[
+        "detect",
+        "eval",
+        "--coco-gt",
+        &gt,
+        "--coco-dt",
+        &dt,
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let again: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(again["stats"], scored["stats"]);
+
     // Predict on a file and on the first test scenes.
     let picture = dir.join("picture.png");
     image::RgbImage::from_pixel(90, 70, image::Rgb([30, 30, 30]))

@@ -10,7 +10,7 @@ pub mod train;
 pub enum Command {
     /// Score a COCO results file against COCO ground truth (pycocotools' 12 numbers).
     Eval(eval::Args),
-    /// Train an FCOS detector on the pretrained MobileNetV2 in Eval, Tune or Deploy mode.
+    /// Train an FCOS detector on a pretrained backbone in Eval, Tune or Deploy mode.
     Train(Box<train::Args>),
     /// Detect objects in images with a trained detector: PNGs with boxes drawn, and JSON.
     Predict(predict::Args),
