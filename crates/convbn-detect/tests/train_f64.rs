@@ -4,21 +4,12 @@
 
 mod common;
 
-use burn::tensor::{Device, DeviceConfig, FloatDType};
 use common::{config, losses, options, temp_dir};
 use convbn::Mode;
 use convbn_detect::train::observer::Quiet;
 use convbn_detect::train::{DetectConfig, DetectTrain};
 
-fn f64_device() -> Device {
-    let mut d = Device::flex();
-    d.configure(DeviceConfig {
-        float_dtype: Some(FloatDType::F64),
-        ..Default::default()
-    })
-    .unwrap();
-    d.autodiff()
-}
+use common::f64_device;
 
 #[test]
 fn in_f64_eval_and_tune_losses_and_ap_agree_to_rounding() {

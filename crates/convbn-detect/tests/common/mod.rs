@@ -112,3 +112,20 @@ pub fn options(out: &Path) -> RunOptions {
 pub fn losses(l: &DetectLog) -> Vec<f64> {
     l.iterations.iter().map(|r| r.loss).collect()
 }
+
+/// The CPU device with f64 as its float type (configured once per process).
+pub fn f64_device() -> burn::tensor::Device {
+    use burn::tensor::{DType, Device, DeviceConfig, FloatDType, Tensor};
+    static CONFIGURE: std::sync::Once = std::sync::Once::new();
+    CONFIGURE.call_once(|| {
+        Device::flex()
+            .configure(DeviceConfig {
+                float_dtype: Some(FloatDType::F64),
+                ..Default::default()
+            })
+            .unwrap()
+    });
+    let device = Device::flex();
+    assert_eq!(Tensor::<1>::zeros([1], &device).dtype(), DType::F64);
+    device.autodiff()
+}
