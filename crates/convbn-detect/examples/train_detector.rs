@@ -18,7 +18,7 @@ struct Print;
 
 impl DetectObserver for Print {
     fn step(&mut self, mode: Mode, r: &DetectIteration) {
-        if r.step % 10 == 0 {
+        if r.step.is_multiple_of(10) {
             println!(
                 "{mode} iteration {}: loss {:.3} ({:.0} ms)",
                 r.step, r.loss, r.ms
