@@ -121,15 +121,17 @@ impl Observer for TrainProgress {
 pub struct DetectProgress {
     bar: ProgressBar,
     batch: usize,
+    modes: usize,
     last: Vec<(Mode, DetectIteration)>,
 }
 
 impl DetectProgress {
-    /// A bar for a run with `batch` images per iteration.
-    pub fn new(batch: usize) -> Self {
+    /// A bar for a run of `modes` modes with `batch` images per iteration.
+    pub fn new(batch: usize, modes: usize) -> Self {
         Self {
             bar: iteration_bar(),
             batch,
+            modes,
             last: Vec::new(),
         }
     }
@@ -173,7 +175,9 @@ impl DetectObserver for DetectProgress {
             self.bar.set_position(r.step as u64 + 1);
         }
         self.bar.set_message(self.message());
+        // Without a terminal: one line per 25 iterations, once every mode has reported.
         if self.bar.is_hidden()
+            && self.last.len() == self.modes
             && self.last.last().is_some_and(|e| e.0 == mode)
             && r.step.is_multiple_of(25)
         {

@@ -331,7 +331,7 @@ pub fn run(args: Args) -> Result<()> {
             String::new()
         }
     );
-    let mut progress = DetectProgress::new(config.batch_size);
+    let mut progress = DetectProgress::new(config.batch_size, args.mode.len());
     let result = job.run(&mut progress);
     progress.finish();
     let logs = result?;
