@@ -223,3 +223,79 @@ fn bad_annotations_are_errors_or_reported_and_skipped() {
         "{err}"
     );
 }
+
+#[test]
+fn voc_folders_load_with_classes_from_the_training_annotations() {
+    let dir = temp_dir("voc");
+    let coco = config(&dir);
+    let DetectData::Coco { train, test, .. } = &coco.data else {
+        unreachable!()
+    };
+    // The synthetic COCO sets rewritten as one VOC XML per image (images beside them).
+    let to_voc = |json: &std::path::Path, out: &std::path::Path| {
+        std::fs::create_dir_all(out).unwrap();
+        let c: serde_json::Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
+        for image in c["images"].as_array().unwrap() {
+            let file = image["file_name"].as_str().unwrap();
+            std::fs::copy(dir.join(file), out.join(file)).unwrap();
+            let mut objects = String::new();
+            for a in c["annotations"].as_array().unwrap() {
+                if a["image_id"] != image["id"] {
+                    continue;
+                }
+                let b: Vec<f64> = serde_json::from_value(a["bbox"].clone()).unwrap();
+                let name = if a["category_id"] == 1 { "red" } else { "blue" };
+                objects += &format!(
+                    "<object><name>{name}</name><bndbox><xmin>{}</xmin><ymin>{}</ymin>\
+                     <xmax>{}</xmax><ymax>{}</ymax></bndbox></object>",
+                    b[0],
+                    b[1],
+                    b[0] + b[2],
+                    b[1] + b[3]
+                );
+            }
+            let xml = format!(
+                "<annotation><filename>{file}</filename><size><width>80</width>\
+                 <height>64</height><depth>3</depth></size>{objects}</annotation>"
+            );
+            std::fs::write(out.join(file.replace(".png", ".xml")), xml).unwrap();
+        }
+    };
+    to_voc(train, &dir.join("voc-train"));
+    to_voc(test, &dir.join("voc-test"));
+    let voc = DetectConfig {
+        data: DetectData::Voc {
+            train: dir.join("voc-train"),
+            test: dir.join("voc-test"),
+        },
+        ..coco.clone()
+    };
+    let (a, b) = (load(&coco, false).unwrap(), load(&voc, false).unwrap());
+    // VOC classes are the training names sorted; COCO's follow the category ids.
+    assert_eq!(b.train.classes, ["blue", "red"]);
+    assert_eq!((b.train.len(), b.test.len()), (a.train.len(), a.test.len()));
+    assert_eq!(b.train.objects(), a.train.objects());
+    let renamed = |l: usize| 1 - l; // red 0 <-> 1, blue 1 <-> 0
+    for i in 0..a.train.len() {
+        let k = b
+            .train
+            .names
+            .iter()
+            .position(|n| *n == a.train.names[i])
+            .unwrap();
+        assert_eq!(a.train.boxes[i], b.train.boxes[k]);
+        let mapped: Vec<usize> = a.train.labels[i].iter().map(|&l| renamed(l)).collect();
+        assert_eq!(mapped, b.train.labels[k]);
+    }
+    // A folder without annotations is a clear error.
+    let empty = DetectConfig {
+        data: DetectData::Voc {
+            train: dir.join("voc-train"),
+            test: dir.join("nothing-here"),
+        },
+        ..coco
+    };
+    std::fs::create_dir_all(dir.join("nothing-here")).unwrap();
+    let err = load(&empty, false).err().unwrap().to_string();
+    assert!(err.contains("no .xml annotations"), "{err}");
+}
