@@ -33,6 +33,41 @@ pub struct Position {
     pub step: usize,
 }
 
+impl Position {
+    /// Whether this iteration is the last of its epoch (epochs of `per_epoch` iterations).
+    pub fn ends_epoch(self, per_epoch: usize) -> bool {
+        self.step_in_epoch + 1 == per_epoch
+    }
+
+    /// The iteration after this one.
+    pub fn next(self, per_epoch: usize) -> Self {
+        if self.ends_epoch(per_epoch) {
+            Self {
+                epoch: self.epoch + 1,
+                step_in_epoch: 0,
+                step: self.step + 1,
+            }
+        } else {
+            Self {
+                step_in_epoch: self.step_in_epoch + 1,
+                step: self.step + 1,
+                ..self
+            }
+        }
+    }
+
+    /// Whether a run that has reached this position writes checkpoints now: at the start of
+    /// every epoch, and every `every` iterations (0: epochs only).
+    pub fn checkpoint_due(self, every: usize) -> bool {
+        self.step_in_epoch == 0 || (every > 0 && self.step.is_multiple_of(every))
+    }
+
+    /// The positions in the epoch's order of the images of this iteration's batch.
+    pub fn batch(self, batch_size: usize, images: usize) -> std::ops::Range<usize> {
+        self.step_in_epoch * batch_size..((self.step_in_epoch + 1) * batch_size).min(images)
+    }
+}
+
 /// The non-tensor state of a run; `L` is its log (fine-tuning's [`RunLog`] by default,
 /// detection has its own).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -136,6 +171,44 @@ impl Log for RunLog {
     }
 }
 
+/// Check that a new run may write its checkpoint at `path` (none there, or `overwrite`), and
+/// create its directory.
+pub fn prepare_new(path: &Path, overwrite: bool) -> Result<(), TrainError> {
+    if path.exists() && !overwrite {
+        return Err(TrainError::Checkpoint(format!(
+            "{} already holds a checkpoint; continue it with --resume, choose another --out, or \
+             pass --overwrite",
+            path.display()
+        )));
+    }
+    create_parent(path)
+}
+
+/// Create the directory of `path`.
+pub fn create_parent(path: &Path) -> Result<(), TrainError> {
+    match path.parent() {
+        Some(dir) => std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e)),
+        None => Ok(()),
+    }
+}
+
+/// The position every mode's checkpoint holds; an error when two modes stopped apart.
+pub fn common_position(
+    positions: impl IntoIterator<Item = Position>,
+    out_dir: &Path,
+) -> Result<Position, TrainError> {
+    let mut all = positions.into_iter();
+    let first = all.next().unwrap_or_default();
+    if all.any(|p| p != first) {
+        return Err(TrainError::Checkpoint(format!(
+            "the modes' checkpoints in {} stopped at different iterations; resume each mode on \
+             its own",
+            out_dir.display()
+        )));
+    }
+    Ok(first)
+}
+
 /// A mode's run restored from its checkpoint.
 pub struct Resumed<M, L> {
     /// The model with the saved tensors and parameter ids.
@@ -225,4 +298,42 @@ pub fn save_run<M: Module, L: Serialize>(
     let json = serde_json::to_vec_pretty(log).map_err(|e| TrainError::Checkpoint(e.to_string()))?;
     convbn_zoo::assets::write_atomically(log_path, &json)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_walk_epochs_and_checkpoints_fall_at_epochs_and_every_n() {
+        let mut p = Position::default();
+        let mut walked = Vec::new();
+        for _ in 0..7 {
+            walked.push((p.epoch, p.step_in_epoch, p.step, p.checkpoint_due(4)));
+            p = p.next(3);
+        }
+        assert_eq!(
+            walked,
+            [
+                (0, 0, 0, true),
+                (0, 1, 1, false),
+                (0, 2, 2, false),
+                (1, 0, 3, true),
+                (1, 1, 4, true),
+                (1, 2, 5, false),
+                (2, 0, 6, true),
+            ]
+        );
+        let last = Position {
+            epoch: 1,
+            step_in_epoch: 2,
+            step: 5,
+        };
+        assert!(last.ends_epoch(3) && !last.next(3).ends_epoch(3));
+        assert_eq!(last.batch(4, 10), 8..10);
+        assert_eq!(Position::default().batch(4, 10), 0..4);
+        let out = Path::new("/runs");
+        assert_eq!(common_position([last, last], out).unwrap(), last);
+        assert!(common_position([last, Position::default()], out).is_err());
+    }
 }

@@ -123,7 +123,7 @@ impl Finetune {
         };
         let classes = data.train.classes.len();
         let mut runs = Vec::new();
-        let mut position = None;
+        let mut positions = Vec::new();
         for &mode in modes {
             let path = checkpoint_file(&options.out_dir, mode);
             // Built per mode, not cloned: clones of a burn module share their running
@@ -134,17 +134,8 @@ impl Finetune {
                 set_mode(&mut model, mode)?;
                 let r: checkpoint::Resumed<Model, RunLog> =
                     checkpoint::resume(&path, mode, &config, model, optimizer)?;
-                match position {
-                    None => position = Some(r.position),
-                    Some(p) if p != r.position => {
-                        return Err(TrainError::Checkpoint(format!(
-                            "the modes' checkpoints in {} stopped at different iterations; \
-                             resume each mode on its own",
-                            options.out_dir.display()
-                        )));
-                    }
-                    Some(_) => {}
-                }
+                positions.push(r.position);
+                checkpoint::create_parent(&path)?;
                 Run {
                     mode,
                     model: Some(r.model),
@@ -152,13 +143,7 @@ impl Finetune {
                     log: r.log,
                 }
             } else {
-                if path.exists() && !options.overwrite {
-                    return Err(TrainError::Checkpoint(format!(
-                        "{} already holds a checkpoint; continue it with --resume, choose \
-                         another --out, or pass --overwrite",
-                        path.display()
-                    )));
-                }
+                checkpoint::prepare_new(&path, options.overwrite)?;
                 set_mode(&mut model, mode)?;
                 Run {
                     mode,
@@ -174,11 +159,9 @@ impl Finetune {
                 }
             };
             run.log.summary = None;
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
-            }
             runs.push(run);
         }
+        let position = checkpoint::common_position(positions, &options.out_dir)?;
         Ok(Self {
             config,
             options,
@@ -186,7 +169,7 @@ impl Finetune {
             transform,
             device: device.clone(),
             runs,
-            position: position.unwrap_or_default(),
+            position,
         })
     }
 
@@ -230,11 +213,7 @@ impl Finetune {
         // The current epoch's shuffled order, drawn once per epoch.
         let mut order: Option<(usize, Vec<usize>)> = None;
         while self.position.epoch < self.config.epochs {
-            let Position {
-                epoch,
-                step_in_epoch,
-                step,
-            } = self.position;
+            let Position { epoch, step, .. } = self.position;
             if self.options.stop_after.is_some_and(|s| step >= s) {
                 self.save_all()?;
                 return Ok(self.logs().into_iter().cloned().collect());
@@ -243,7 +222,7 @@ impl Finetune {
                 order = Some((epoch, self.epoch_order(epoch)));
             }
             let epoch_order = &order.as_ref().expect("drawn above").1;
-            let (x, y, indices) = self.batch(epoch, step_in_epoch, epoch_order);
+            let (x, y, indices) = self.batch(self.position, epoch_order);
             let lr = self
                 .config
                 .schedule
@@ -283,24 +262,11 @@ impl Finetune {
                 observer.step(run.mode, &record, per_epoch);
                 run.log.iterations.push(record);
             }
-            self.position = if step_in_epoch + 1 == per_epoch {
+            if self.position.ends_epoch(per_epoch) {
                 self.evaluate_all(epoch, observer)?;
-                Position {
-                    epoch: epoch + 1,
-                    step_in_epoch: 0,
-                    step: step + 1,
-                }
-            } else {
-                Position {
-                    epoch,
-                    step_in_epoch: step_in_epoch + 1,
-                    step: step + 1,
-                }
-            };
-            let every = self.options.checkpoint_every;
-            if self.position.step_in_epoch == 0
-                || (every > 0 && self.position.step.is_multiple_of(every))
-            {
+            }
+            self.position = self.position.next(per_epoch);
+            if self.position.checkpoint_due(self.options.checkpoint_every) {
                 self.save_all()?;
                 observer.checkpoint(self.position.step);
             }
@@ -317,18 +283,11 @@ impl Finetune {
         Rng::new(&[self.config.seed, epoch as u64, 0x5417]).permutation(self.data.train.len())
     }
 
-    /// The batch at `step_in_epoch` of `epoch` (whose order is `order`): inputs, labels,
-    /// dataset indices.
-    fn batch(
-        &self,
-        epoch: usize,
-        step_in_epoch: usize,
-        order: &[usize],
-    ) -> (Tensor<4>, Tensor<1, Int>, Vec<usize>) {
-        let seed = self.config.seed;
-        let n = order.len();
-        let b = self.config.batch_size;
-        let positions = step_in_epoch * b..((step_in_epoch + 1) * b).min(n);
+    /// The batch at position `at` (its epoch's order is `order`): inputs, labels, dataset
+    /// indices.
+    fn batch(&self, at: Position, order: &[usize]) -> (Tensor<4>, Tensor<1, Int>, Vec<usize>) {
+        let (seed, epoch) = (self.config.seed, at.epoch);
+        let positions = at.batch(self.config.batch_size, order.len());
         let indices: Vec<usize> = order[positions.clone()].to_vec();
         let jitter: Vec<Jitter> = if self.config.augment {
             positions

@@ -153,7 +153,7 @@ impl DetectTrain {
         let data = load(&config, options.fetch)?;
         let classes = data.train.classes.clone();
         let mut runs = Vec::new();
-        let mut position: Option<Position> = None;
+        let mut positions = Vec::new();
         for &mode in modes {
             let path = checkpoint_file(&options.out_dir, mode);
             // Built per mode, not cloned: clones of a burn module share their tensors.
@@ -163,14 +163,8 @@ impl DetectTrain {
             let mut run = if resume {
                 let r: Resumed<Detector, DetectLog> =
                     checkpoint::resume(&path, mode, &config, model, optimizer)?;
-                if position.is_some_and(|p| p != r.position) {
-                    return Err(DetectError::Invalid(format!(
-                        "the modes' checkpoints in {} stopped at different iterations; resume \
-                         each mode on its own",
-                        options.out_dir.display()
-                    )));
-                }
-                position = Some(r.position);
+                positions.push(r.position);
+                checkpoint::create_parent(&path)?;
                 Run {
                     mode,
                     model: Some(r.model),
@@ -178,13 +172,7 @@ impl DetectTrain {
                     log: r.log,
                 }
             } else {
-                if path.exists() && !options.overwrite {
-                    return Err(DetectError::Invalid(format!(
-                        "{} already holds a checkpoint; continue it with --resume, choose \
-                         another --out, or pass --overwrite",
-                        path.display()
-                    )));
-                }
+                checkpoint::prepare_new(&path, options.overwrite)?;
                 Run {
                     mode,
                     model: Some(model),
@@ -200,21 +188,16 @@ impl DetectTrain {
                 }
             };
             run.log.summary = None;
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| DetectError::Io {
-                    path: dir.display().to_string(),
-                    source: e,
-                })?;
-            }
             runs.push(run);
         }
+        let position = checkpoint::common_position(positions, &options.out_dir)?;
         Ok(Self {
             config,
             options,
             data,
             device: device.clone(),
             runs,
-            position: position.unwrap_or_default(),
+            position,
         })
     }
 
@@ -256,11 +239,7 @@ impl DetectTrain {
         observer.start(total, self.position.step);
         let mut order: Option<(usize, Vec<usize>)> = None;
         while self.position.epoch < self.config.epochs {
-            let Position {
-                epoch,
-                step_in_epoch,
-                step,
-            } = self.position;
+            let Position { epoch, step, .. } = self.position;
             if self.options.stop_after.is_some_and(|s| step >= s) {
                 self.save_all()?;
                 return Ok(self.logs().into_iter().cloned().collect());
@@ -273,8 +252,9 @@ impl DetectTrain {
                 ));
             }
             let epoch_order = &order.as_ref().expect("drawn above").1;
-            let b = self.config.batch_size;
-            let positions = step_in_epoch * b..((step_in_epoch + 1) * b).min(epoch_order.len());
+            let positions = self
+                .position
+                .batch(self.config.batch_size, epoch_order.len());
             let indices = epoch_order[positions.clone()].to_vec();
             let augmentations: Vec<_> = positions
                 .map(|p| {
@@ -323,24 +303,11 @@ impl DetectTrain {
                 observer.step(run.mode, &record);
                 run.log.iterations.push(record);
             }
-            self.position = if step_in_epoch + 1 == per_epoch {
+            if self.position.ends_epoch(per_epoch) {
                 self.evaluate_all(epoch, observer)?;
-                Position {
-                    epoch: epoch + 1,
-                    step_in_epoch: 0,
-                    step: step + 1,
-                }
-            } else {
-                Position {
-                    epoch,
-                    step_in_epoch: step_in_epoch + 1,
-                    step: step + 1,
-                }
-            };
-            let every = self.options.checkpoint_every;
-            if self.position.step_in_epoch == 0
-                || (every > 0 && self.position.step.is_multiple_of(every))
-            {
+            }
+            self.position = self.position.next(per_epoch);
+            if self.position.checkpoint_due(self.options.checkpoint_every) {
                 self.save_all()?;
                 observer.checkpoint(self.position.step);
             }
