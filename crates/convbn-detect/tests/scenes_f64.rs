@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{config, f64_device, losses, options, temp_dir};
+use common::{config, f64_device, largest_relative_gap, losses, options, temp_dir};
 use convbn::Mode;
 use convbn_detect::train::observer::Quiet;
 use convbn_detect::train::{DetectConfig, DetectTrain};
@@ -42,11 +42,7 @@ fn pretrained_backbone_on_scenes_eval_and_tune_agree_for_20_iterations() {
         .unwrap();
     let (a, b) = (losses(&logs[0]), losses(&logs[1]));
     assert_eq!(a.len(), 20);
-    let worst = a
-        .iter()
-        .zip(&b)
-        .map(|(x, y)| (x - y).abs() / x.abs())
-        .fold(0.0, f64::max);
+    let worst = largest_relative_gap(&a, &b);
     assert!(worst < 1e-6, "largest relative loss gap {worst:e}");
     let (eval, tune) = (logs[0].summarize(), logs[1].summarize());
     eprintln!(

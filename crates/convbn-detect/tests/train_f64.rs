@@ -4,12 +4,10 @@
 
 mod common;
 
-use common::{config, losses, options, temp_dir};
+use common::{config, f64_device, largest_relative_gap, losses, options, temp_dir};
 use convbn::Mode;
 use convbn_detect::train::observer::Quiet;
 use convbn_detect::train::{DetectConfig, DetectTrain};
-
-use common::f64_device;
 
 #[test]
 fn in_f64_eval_and_tune_losses_and_ap_agree_to_rounding() {
@@ -25,11 +23,7 @@ fn in_f64_eval_and_tune_losses_and_ap_agree_to_rounding() {
         .unwrap();
     let (a, b) = (losses(&logs[0]), losses(&logs[1]));
     assert_eq!(a.len(), 12);
-    let worst = a
-        .iter()
-        .zip(&b)
-        .map(|(x, y)| (x - y).abs() / x.abs())
-        .fold(0.0, f64::max);
+    let worst = largest_relative_gap(&a, &b);
     assert!(worst < 1e-9, "largest relative loss gap {worst:e}");
     assert_eq!(logs[0].evaluations.len(), 4);
     for (e, t) in logs[0].evaluations.iter().zip(&logs[1].evaluations) {

@@ -65,6 +65,55 @@ pub struct RunSummary {
     pub diverged_at: Option<usize>,
 }
 
+/// What a run's iterations cost, and whether its loss stayed finite.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Costs {
+    /// Median milliseconds per iteration (0 without iterations).
+    pub median_step_ms: f64,
+    /// Largest per-iteration peak beyond the resident state.
+    pub max_step_peak_bytes: usize,
+    /// Largest process heap peak during an iteration.
+    pub max_peak_bytes: usize,
+    /// The first iteration whose loss was NaN or infinite.
+    pub diverged_at: Option<usize>,
+}
+
+impl Costs {
+    /// The costs of iterations given as `(step, loss, ms, step_peak_bytes, peak_bytes)`.
+    pub fn of(iterations: impl Iterator<Item = (usize, f64, f64, usize, usize)>) -> Self {
+        let (mut ms, mut c) = (
+            Vec::new(),
+            Self {
+                median_step_ms: 0.0,
+                max_step_peak_bytes: 0,
+                max_peak_bytes: 0,
+                diverged_at: None,
+            },
+        );
+        for (step, loss, t, step_peak, peak) in iterations {
+            ms.push(t);
+            c.max_step_peak_bytes = c.max_step_peak_bytes.max(step_peak);
+            c.max_peak_bytes = c.max_peak_bytes.max(peak);
+            if !loss.is_finite() && c.diverged_at.is_none() {
+                c.diverged_at = Some(step);
+            }
+        }
+        if !ms.is_empty() {
+            c.median_step_ms = convbn::measure::median(&ms);
+        }
+        c
+    }
+
+    /// Images per second at `batch` images per iteration (0 without iterations).
+    pub fn images_per_second(&self, batch: usize) -> f64 {
+        if self.median_step_ms > 0.0 {
+            batch as f64 * 1e3 / self.median_step_ms
+        } else {
+            0.0
+        }
+    }
+}
+
 /// Everything recorded about one mode's run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunLog {
@@ -83,38 +132,19 @@ pub struct RunLog {
 impl RunLog {
     /// The summary of the iterations and epochs so far.
     pub fn summarize(&self) -> RunSummary {
-        let ms: Vec<f64> = self.iterations.iter().map(|r| r.ms).collect();
-        let median = if ms.is_empty() {
-            0.0
-        } else {
-            convbn::measure::median(&ms)
-        };
+        let c = Costs::of(
+            self.iterations
+                .iter()
+                .map(|r| (r.step, r.loss, r.ms, r.step_peak_bytes, r.peak_bytes)),
+        );
         RunSummary {
             final_test_accuracy: self.epochs.last().map_or(0.0, |e| e.test_accuracy),
             iterations: self.iterations.len(),
-            median_step_ms: median,
-            images_per_second: if median > 0.0 {
-                self.config.batch_size as f64 * 1e3 / median
-            } else {
-                0.0
-            },
-            max_step_peak_bytes: self
-                .iterations
-                .iter()
-                .map(|r| r.step_peak_bytes)
-                .max()
-                .unwrap_or(0),
-            max_peak_bytes: self
-                .iterations
-                .iter()
-                .map(|r| r.peak_bytes)
-                .max()
-                .unwrap_or(0),
-            diverged_at: self
-                .iterations
-                .iter()
-                .find(|r| !r.loss.is_finite())
-                .map(|r| r.step),
+            median_step_ms: c.median_step_ms,
+            images_per_second: c.images_per_second(self.config.batch_size),
+            max_step_peak_bytes: c.max_step_peak_bytes,
+            max_peak_bytes: c.max_peak_bytes,
+            diverged_at: c.diverged_at,
         }
     }
 

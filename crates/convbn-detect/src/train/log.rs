@@ -2,6 +2,7 @@
 //! after every epoch, and a summary. Carried inside the checkpoints, so a resumed run's log is
 //! the uninterrupted run's log.
 
+use convbn_train::log::Costs;
 use serde::{Deserialize, Serialize};
 
 use crate::train::config::DetectConfig;
@@ -91,40 +92,21 @@ pub struct DetectLog {
 impl DetectLog {
     /// The summary of the iterations and evaluations so far.
     pub fn summarize(&self) -> DetectSummary {
-        let ms: Vec<f64> = self.iterations.iter().map(|r| r.ms).collect();
-        let median = if ms.is_empty() {
-            0.0
-        } else {
-            convbn::measure::median(&ms)
-        };
+        let c = Costs::of(
+            self.iterations
+                .iter()
+                .map(|r| (r.step, r.loss, r.ms, r.step_peak_bytes, r.peak_bytes)),
+        );
         let last = self.evaluations.last();
         DetectSummary {
             ap: last.map_or(0.0, |e| e.stats[0]),
             ap50: last.map_or(0.0, |e| e.stats[1]),
             iterations: self.iterations.len(),
-            median_step_ms: median,
-            images_per_second: if median > 0.0 {
-                self.config.batch_size as f64 * 1e3 / median
-            } else {
-                0.0
-            },
-            max_step_peak_bytes: self
-                .iterations
-                .iter()
-                .map(|r| r.step_peak_bytes)
-                .max()
-                .unwrap_or(0),
-            max_peak_bytes: self
-                .iterations
-                .iter()
-                .map(|r| r.peak_bytes)
-                .max()
-                .unwrap_or(0),
-            diverged_at: self
-                .iterations
-                .iter()
-                .find(|r| !r.loss.is_finite())
-                .map(|r| r.step),
+            median_step_ms: c.median_step_ms,
+            images_per_second: c.images_per_second(self.config.batch_size),
+            max_step_peak_bytes: c.max_step_peak_bytes,
+            max_peak_bytes: c.max_peak_bytes,
+            diverged_at: c.diverged_at,
         }
     }
 

@@ -113,6 +113,14 @@ pub fn losses(l: &DetectLog) -> Vec<f64> {
     l.iterations.iter().map(|r| r.loss).collect()
 }
 
+/// The largest `|a - b| / |a|` over paired losses.
+pub fn largest_relative_gap(a: &[f64], b: &[f64]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs() / x.abs())
+        .fold(0.0, f64::max)
+}
+
 /// The CPU device with f64 as its float type (configured once per process).
 pub fn f64_device() -> burn::tensor::Device {
     use burn::tensor::{DType, Device, DeviceConfig, FloatDType, Tensor};
