@@ -1,4 +1,5 @@
-//! A progress bar for training runs (on stderr; hidden when stderr is not a terminal).
+//! Progress bars for training runs (on stderr; hidden when stderr is not a terminal, where a
+//! line is printed now and then instead).
 
 use convbn::Mode;
 use convbn_detect::train::log::{DetectEvaluation, DetectIteration};
@@ -7,103 +8,134 @@ use convbn_train::log::{EpochRecord, IterationRecord};
 use convbn_train::observer::Observer;
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// A bar counting training iterations, with a message after it.
-fn iteration_bar() -> ProgressBar {
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] {pos}/{len} it (eta {eta}) {msg}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    bar
-}
-
-/// Print `line` above the bar, or on its own when the bar is hidden (no terminal).
-fn say(bar: &ProgressBar, line: String) {
-    if bar.is_hidden() {
-        eprintln!("{line}");
-    } else {
-        bar.println(line);
-    }
-}
-
-/// Shows iterations done, per-mode loss and accuracy, images/s and memory.
-pub struct TrainProgress {
+/// A bar counting the iterations of a run of one or more modes in lock-step, with each mode's
+/// latest status after it.
+struct ModesBar {
     bar: ProgressBar,
-    batch: usize,
-    last: Vec<(Mode, f64, f64, f64, usize)>,
+    modes: usize,
+    /// Iterations between the lines printed when the bar is hidden.
+    every: usize,
+    last: Vec<(Mode, String)>,
 }
 
-impl TrainProgress {
-    /// A bar for a run with `batch` images per iteration.
-    pub fn new(batch: usize) -> Self {
+impl ModesBar {
+    fn new(modes: usize, every: usize) -> Self {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len} it (eta {eta}) {msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
         Self {
-            bar: iteration_bar(),
-            batch,
+            bar,
+            modes,
+            every,
             last: Vec::new(),
         }
     }
 
-    /// Remove the bar.
-    pub fn finish(&self) {
-        self.bar.finish_and_clear();
+    fn start(&self, total: usize, done: usize) {
+        self.bar.set_length(total as u64);
+        self.bar.set_position(done as u64);
     }
 
     fn message(&self) -> String {
         self.last
             .iter()
-            .map(|(mode, loss, acc, ms, peak)| {
-                format!(
-                    "{mode}: loss {loss:.3} acc {:.0}% {:.1} img/s {:.0} MB",
-                    acc * 100.0,
-                    self.batch as f64 * 1e3 / ms,
-                    *peak as f64 / 1e6
-                )
-            })
+            .map(|(mode, status)| format!("{mode}: {status}"))
             .collect::<Vec<_>>()
             .join(" | ")
     }
-}
 
-impl Observer for TrainProgress {
-    fn start(&mut self, total: usize, done: usize) {
-        self.bar.set_length(total as u64);
-        self.bar.set_position(done as u64);
-    }
-
-    fn step(&mut self, mode: Mode, r: &IterationRecord, _steps_per_epoch: usize) {
-        let entry = (mode, r.loss, r.accuracy, r.ms, r.step_peak_bytes);
+    /// `mode` finished iteration `step` with `status`.
+    fn step(&mut self, mode: Mode, step: usize, status: String) {
         match self.last.iter_mut().find(|e| e.0 == mode) {
-            Some(e) => *e = entry,
-            None => self.last.push(entry),
+            Some(e) => e.1 = status,
+            None => self.last.push((mode, status)),
         }
         if self.last.first().is_some_and(|e| e.0 == mode) {
-            self.bar.set_position(r.step as u64 + 1);
+            self.bar.set_position(step as u64 + 1);
         }
         self.bar.set_message(self.message());
-        // Without a terminal (logs, CI) the bar is hidden: print a line now and then instead.
+        // Without a terminal: one line per `every` iterations, once every mode has reported.
         if self.bar.is_hidden()
+            && self.last.len() == self.modes
             && self.last.last().is_some_and(|e| e.0 == mode)
-            && r.step.is_multiple_of(50)
+            && step.is_multiple_of(self.every)
         {
             eprintln!(
                 "iteration {}/{}: {}",
-                r.step + 1,
+                step + 1,
                 self.bar.length().unwrap_or(0),
                 self.message()
             );
         }
     }
 
-    fn evaluating(&mut self, mode: Mode, done: usize, total: usize) {
+    fn evaluating(&self, mode: Mode, done: usize, total: usize) {
         self.bar
             .set_message(format!("testing {mode}: {done}/{total} images"));
     }
 
+    /// Print `line` above the bar, or on its own when the bar is hidden.
+    fn say(&self, line: String) {
+        if self.bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            self.bar.println(line);
+        }
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// Fine-tuning: iterations done, per-mode loss and accuracy, images/s and memory.
+pub struct TrainProgress {
+    bar: ModesBar,
+    batch: usize,
+}
+
+impl TrainProgress {
+    /// A bar for a run of `modes` modes with `batch` images per iteration.
+    pub fn new(batch: usize, modes: usize) -> Self {
+        Self {
+            bar: ModesBar::new(modes, 50),
+            batch,
+        }
+    }
+
+    /// Remove the bar.
+    pub fn finish(&self) {
+        self.bar.finish();
+    }
+}
+
+impl Observer for TrainProgress {
+    fn start(&mut self, total: usize, done: usize) {
+        self.bar.start(total, done);
+    }
+
+    fn step(&mut self, mode: Mode, r: &IterationRecord, _steps_per_epoch: usize) {
+        let status = format!(
+            "loss {:.3} acc {:.0}% {:.1} img/s {:.0} MB",
+            r.loss,
+            r.accuracy * 100.0,
+            self.batch as f64 * 1e3 / r.ms,
+            r.step_peak_bytes as f64 / 1e6
+        );
+        self.bar.step(mode, r.step, status);
+    }
+
+    fn evaluating(&mut self, mode: Mode, done: usize, total: usize) {
+        self.bar.evaluating(mode, done, total);
+    }
+
     fn epoch(&mut self, mode: Mode, r: &EpochRecord) {
-        let line = format!(
+        self.bar.say(format!(
             "epoch {} {mode}: train loss {:.4} acc {:.2}%, test loss {:.4} acc {:.2}% ({} images)",
             r.epoch + 1,
             r.train_loss,
@@ -111,106 +143,67 @@ impl Observer for TrainProgress {
             r.test_loss,
             r.test_accuracy * 100.0,
             r.test_images
-        );
-        say(&self.bar, line);
+        ));
     }
 }
 
-/// Progress of detection training: per-mode loss parts, images/s and memory, and the COCO
-/// numbers after each epoch.
+/// Detection: per-mode loss parts, images/s and memory, and the COCO numbers after each
+/// epoch.
 pub struct DetectProgress {
-    bar: ProgressBar,
+    bar: ModesBar,
     batch: usize,
-    modes: usize,
-    last: Vec<(Mode, DetectIteration)>,
 }
 
 impl DetectProgress {
     /// A bar for a run of `modes` modes with `batch` images per iteration.
     pub fn new(batch: usize, modes: usize) -> Self {
         Self {
-            bar: iteration_bar(),
+            bar: ModesBar::new(modes, 25),
             batch,
-            modes,
-            last: Vec::new(),
         }
     }
 
     /// Remove the bar.
     pub fn finish(&self) {
-        self.bar.finish_and_clear();
-    }
-
-    fn message(&self) -> String {
-        self.last
-            .iter()
-            .map(|(mode, r)| {
-                format!(
-                    "{mode}: loss {:.3} (cls {:.3} box {:.3} ctr {:.3}) {:.1} img/s {:.0} MB",
-                    r.loss,
-                    r.classification,
-                    r.regression,
-                    r.centerness,
-                    self.batch as f64 * 1e3 / r.ms,
-                    r.step_peak_bytes as f64 / 1e6
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(" | ")
+        self.bar.finish();
     }
 }
 
 impl DetectObserver for DetectProgress {
     fn start(&mut self, total: usize, done: usize) {
-        self.bar.set_length(total as u64);
-        self.bar.set_position(done as u64);
+        self.bar.start(total, done);
     }
 
     fn step(&mut self, mode: Mode, r: &DetectIteration) {
-        match self.last.iter_mut().find(|e| e.0 == mode) {
-            Some(e) => e.1 = r.clone(),
-            None => self.last.push((mode, r.clone())),
-        }
-        if self.last.first().is_some_and(|e| e.0 == mode) {
-            self.bar.set_position(r.step as u64 + 1);
-        }
-        self.bar.set_message(self.message());
-        // Without a terminal: one line per 25 iterations, once every mode has reported.
-        if self.bar.is_hidden()
-            && self.last.len() == self.modes
-            && self.last.last().is_some_and(|e| e.0 == mode)
-            && r.step.is_multiple_of(25)
-        {
-            eprintln!(
-                "iteration {}/{}: {}",
-                r.step + 1,
-                self.bar.length().unwrap_or(0),
-                self.message()
-            );
-        }
+        let status = format!(
+            "loss {:.3} (cls {:.3} box {:.3} ctr {:.3}) {:.1} img/s {:.0} MB",
+            r.loss,
+            r.classification,
+            r.regression,
+            r.centerness,
+            self.batch as f64 * 1e3 / r.ms,
+            r.step_peak_bytes as f64 / 1e6
+        );
+        self.bar.step(mode, r.step, status);
     }
 
     fn evaluating(&mut self, mode: Mode, done: usize, total: usize) {
-        self.bar
-            .set_message(format!("testing {mode}: {done}/{total} images"));
+        self.bar.evaluating(mode, done, total);
     }
 
     fn epoch(&mut self, mode: Mode, r: &DetectEvaluation) {
         let s = &r.stats;
-        say(
-            &self.bar,
-            format!(
-                "epoch {} {mode}: train loss {:.4}; test AP {:.3} AP50 {:.3} AP75 {:.3} AR100 \
-                 {:.3} ({} images, {} detections)",
-                r.epoch + 1,
-                r.train_loss,
-                s[0],
-                s[1],
-                s[2],
-                s[8],
-                r.test_images,
-                r.detections
-            ),
-        );
+        self.bar.say(format!(
+            "epoch {} {mode}: train loss {:.4}; test AP {:.3} AP50 {:.3} AP75 {:.3} AR100 {:.3} \
+             ({} images, {} detections)",
+            r.epoch + 1,
+            r.train_loss,
+            s[0],
+            s[1],
+            s[2],
+            s[8],
+            r.test_images,
+            r.detections
+        ));
     }
 }

@@ -120,7 +120,7 @@ pub fn train_and_report(args: &TrainArgs, modes: &[Mode], format: Format) -> Res
             String::new()
         }
     );
-    let mut progress = TrainProgress::new(config.batch_size);
+    let mut progress = TrainProgress::new(config.batch_size, modes.len());
     let result = job.run(&mut progress);
     progress.finish();
     let logs = result?;
