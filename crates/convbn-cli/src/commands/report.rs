@@ -40,21 +40,41 @@ pub struct ModeSummary {
 /// Summaries of finished logs, with ratios to the Eval run when there is one.
 pub fn summarize(logs: &[RunLog]) -> Vec<ModeSummary> {
     let sums: Vec<_> = logs.iter().map(|l| (l, l.summarize())).collect();
-    let eval = sums.iter().find(|(l, _)| l.mode == "eval").map(|(_, s)| s);
+    let eval = sums
+        .iter()
+        .find(|(l, _)| l.mode == "eval")
+        .map(|(_, s)| (s.median_step_ms, s.max_step_peak_bytes));
     sums.iter()
-        .map(|(l, s)| ModeSummary {
-            mode: l.mode.clone(),
-            final_test_accuracy: s.final_test_accuracy,
-            median_step_ms: s.median_step_ms,
-            images_per_second: s.images_per_second,
-            max_step_peak_bytes: s.max_step_peak_bytes,
-            max_peak_bytes: s.max_peak_bytes,
-            diverged_at: s.diverged_at,
-            time_vs_eval: eval.map(|e| s.median_step_ms / e.median_step_ms),
-            memory_vs_eval: eval
-                .map(|e| s.max_step_peak_bytes as f64 / e.max_step_peak_bytes as f64),
+        .map(|(l, s)| {
+            let (time_vs_eval, memory_vs_eval) =
+                vs_eval(eval, s.median_step_ms, s.max_step_peak_bytes);
+            ModeSummary {
+                mode: l.mode.clone(),
+                final_test_accuracy: s.final_test_accuracy,
+                median_step_ms: s.median_step_ms,
+                images_per_second: s.images_per_second,
+                max_step_peak_bytes: s.max_step_peak_bytes,
+                max_peak_bytes: s.max_peak_bytes,
+                diverged_at: s.diverged_at,
+                time_vs_eval,
+                memory_vs_eval,
+            }
         })
         .collect()
+}
+
+/// Time and per-iteration memory relative to the Eval run's `(median ms, step peak bytes)`,
+/// when the run has an Eval mode.
+pub fn vs_eval(eval: Option<(f64, usize)>, ms: f64, peak: usize) -> (Option<f64>, Option<f64>) {
+    (
+        eval.map(|(e, _)| ms / e),
+        eval.map(|(_, e)| peak as f64 / e as f64),
+    )
+}
+
+/// A ratio as a table cell (`-` when there is none).
+pub fn ratio_cell(r: Option<f64>) -> String {
+    r.map_or("-".into(), |r| format!("{r:.3}x"))
 }
 
 /// The summary as a Markdown table.
@@ -63,16 +83,15 @@ pub fn table(rows: &[ModeSummary]) -> String {
         "| mode | test accuracy | ms / iteration | vs Eval | peak MB / iteration | vs Eval | diverged |\n\
          |---|---:|---:|---:|---:|---:|---|\n",
     );
-    let ratio = |r: Option<f64>| r.map_or("-".into(), |r| format!("{r:.3}x"));
     for r in rows {
         out += &format!(
             "| {} | {:.2}% | {:.1} | {} | {:.1} | {} | {} |\n",
             r.mode,
             100.0 * r.final_test_accuracy,
             r.median_step_ms,
-            ratio(r.time_vs_eval),
+            ratio_cell(r.time_vs_eval),
             r.max_step_peak_bytes as f64 / 1e6,
-            ratio(r.memory_vs_eval),
+            ratio_cell(r.memory_vs_eval),
             r.diverged_at
                 .map_or("no".into(), |s| format!("at iteration {s}")),
         );
@@ -174,7 +193,8 @@ pub fn train_and_report(args: &TrainArgs, modes: &[Mode], format: Format) -> Res
     Ok(())
 }
 
-fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Write `bytes` to `path` atomically, naming the file on failure.
+pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     convbn_zoo::assets::write_atomically(path, bytes)
         .with_context(|| format!("writing {}", path.display()))
 }

@@ -2,7 +2,7 @@
 //! its ConvBN blocks in Eval, Tune or Deploy mode (several modes run in lock-step), with
 //! progress, JSON logs, charts, checkpoints and resume.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use convbn::Mode;
@@ -14,6 +14,7 @@ use convbn_detect::train::{DetectConfig, DetectData, DetectTrain};
 use serde::Serialize;
 
 use crate::commands::Format;
+use crate::commands::report::{ratio_cell, vs_eval, write};
 use crate::commands::train_args::{OptimArgs, RunArgs, parse_start};
 use crate::device::{Precision, training_device_at};
 use crate::plot;
@@ -220,9 +221,14 @@ pub struct ModeSummary {
 
 fn summarize(logs: &[DetectLog]) -> Vec<ModeSummary> {
     let sums: Vec<_> = logs.iter().map(|l| (l, l.summarize())).collect();
-    let eval = sums.iter().find(|(l, _)| l.mode == "eval").map(|(_, s)| s);
+    let eval = sums
+        .iter()
+        .find(|(l, _)| l.mode == "eval")
+        .map(|(_, s)| (s.median_step_ms, s.max_step_peak_bytes));
     sums.iter()
         .map(|(l, s)| {
+            let (time_vs_eval, memory_vs_eval) =
+                vs_eval(eval, s.median_step_ms, s.max_step_peak_bytes);
             let stats = l.evaluations.last().map_or([-1.0; 12], |e| e.stats);
             ModeSummary {
                 mode: l.mode.clone(),
@@ -232,9 +238,8 @@ fn summarize(logs: &[DetectLog]) -> Vec<ModeSummary> {
                 median_step_ms: s.median_step_ms,
                 max_step_peak_bytes: s.max_step_peak_bytes,
                 diverged_at: s.diverged_at,
-                time_vs_eval: eval.map(|e| s.median_step_ms / e.median_step_ms),
-                memory_vs_eval: eval
-                    .map(|e| s.max_step_peak_bytes as f64 / e.max_step_peak_bytes as f64),
+                time_vs_eval,
+                memory_vs_eval,
                 stats,
             }
         })
@@ -246,7 +251,6 @@ fn table(rows: &[ModeSummary]) -> String {
         "| mode | AP | AP50 | AP75 | ms / iteration | vs Eval | peak MB / iteration | vs Eval | diverged |\n\
          |---|---:|---:|---:|---:|---:|---:|---:|---|\n",
     );
-    let ratio = |r: Option<f64>| r.map_or("-".into(), |r| format!("{r:.3}x"));
     for r in rows {
         out += &format!(
             "| {} | {:.3} | {:.3} | {:.3} | {:.1} | {} | {:.1} | {} | {} |\n",
@@ -255,9 +259,9 @@ fn table(rows: &[ModeSummary]) -> String {
             r.ap50,
             r.ap75,
             r.median_step_ms,
-            ratio(r.time_vs_eval),
+            ratio_cell(r.time_vs_eval),
             r.max_step_peak_bytes as f64 / 1e6,
-            ratio(r.memory_vs_eval),
+            ratio_cell(r.memory_vs_eval),
             r.diverged_at
                 .map_or("no".into(), |s| format!("at iteration {s}")),
         );
@@ -391,9 +395,4 @@ pub fn run(args: Args) -> Result<()> {
         bail!("a mode diverged (see the table); lower --lr");
     }
     Ok(())
-}
-
-fn write(path: &Path, bytes: &[u8]) -> Result<()> {
-    convbn_zoo::assets::write_atomically(path, bytes)
-        .with_context(|| format!("writing {}", path.display()))
 }
