@@ -1,6 +1,7 @@
 //! `convbn`: efficient ConvBN blocks for transfer learning, from the command line.
 
 mod allocator;
+mod budget;
 mod commands;
 mod device;
 mod plot;

@@ -244,6 +244,37 @@ fn trains_on_scenes_in_two_modes_then_draws_predictions() {
         assert!(b[2] <= 90.0 && b[3] <= 70.0, "{b:?}");
     }
     assert!(out.join("detections.json").is_file());
+
+    // Two inputs with the same file stem get one drawing each.
+    let (a, b) = (dir.join("a/good.png"), dir.join("b/good.png"));
+    for p in [&a, &b] {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::copy(&picture, p).unwrap();
+    }
+    let out = dir.join("same-stems");
+    let o = convbn(&[
+        "detect",
+        "predict",
+        "--checkpoint",
+        &checkpoint,
+        "--out",
+        &out.display().to_string(),
+        "--format",
+        "json",
+        &a.display().to_string(),
+        &b.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let results: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let drawn: Vec<&str> = results
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["drawn"].as_str().unwrap())
+        .collect();
+    assert_eq!(drawn.len(), 2);
+    assert_ne!(drawn[0], drawn[1], "one output file per input");
+    assert!(drawn.iter().all(|d| std::path::Path::new(d).is_file()));
 }
 
 #[test]

@@ -171,7 +171,8 @@ fn a_killed_run_resumes_to_the_uninterrupted_result() {
     );
     assert_eq!(a.state.position.step, 20, "80 images, batch 4");
     assert_eq!(
-        a.tensors.tensors, b.tensors.tensors,
+        a.tensors().unwrap().tensors,
+        b.tensors().unwrap().tensors,
         "final weights bit for bit"
     );
     assert_eq!(a.state.log.epochs, b.state.log.epochs);

@@ -25,22 +25,22 @@ pub mod voc;
 #[derive(Debug, thiserror::Error)]
 pub enum DetectError {
     /// A file could not be read.
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}: {error}")]
     Io {
         /// The file.
         path: String,
         /// Why.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A file is not the JSON it should be.
-    #[error("{path} is not a valid COCO {what} file: {source}")]
+    #[error("{path} is not a valid COCO {what} file: {error}")]
     Json {
         /// The file.
         path: String,
         /// Annotations or detections.
         what: &'static str,
         /// Where and why parsing failed.
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     /// The content is inconsistent (what, where, and what to do).
     #[error("{0}")]

@@ -64,6 +64,24 @@ fn box_problem(b: Bbox, w: u32, h: u32) -> Option<String> {
     None
 }
 
+/// The file `name` of an annotation inside the folder `dir`: refused when it is absolute or
+/// climbs out of the folder (`..`), so an annotation file cannot make us open `/etc/passwd`.
+pub fn inside(dir: &Path, name: &str) -> std::result::Result<PathBuf, String> {
+    use std::path::Component;
+    let relative = Path::new(name);
+    let contained = relative
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    if name.is_empty() || !contained {
+        return Err(format!(
+            "file name '{name}' is not a path inside the images folder {} (absolute paths and \
+             '..' are refused)",
+            dir.display()
+        ));
+    }
+    Ok(dir.join(relative))
+}
+
 struct Builder {
     policy: OnInvalid,
     out: Samples,
@@ -107,8 +125,9 @@ pub fn from_coco(dataset: &CocoDataset, image_dir: &Path, policy: OnInvalid) -> 
     for a in &dataset.annotations {
         by_image.entry(a.image_id).or_default().push(a);
     }
+    let image_ids: std::collections::HashSet<u64> = dataset.images.iter().map(|i| i.id).collect();
     for a in &dataset.annotations {
-        if !dataset.images.iter().any(|i| i.id == a.image_id) {
+        if !image_ids.contains(&a.image_id) {
             b.problem(
                 &format!("annotation {}", a.id),
                 format!("its image {} is not in `images`", a.image_id),
@@ -121,7 +140,13 @@ pub fn from_coco(dataset: &CocoDataset, image_dir: &Path, policy: OnInvalid) -> 
             b.problem(&place, "has no file_name".into())?;
             continue;
         };
-        let path = image_dir.join(name);
+        let path = match inside(image_dir, name) {
+            Ok(path) => path,
+            Err(why) => {
+                b.problem(&place, why)?;
+                continue;
+            }
+        };
         if !path.is_file() {
             b.problem(&place, format!("file {} does not exist", path.display()))?;
             continue;
@@ -174,7 +199,13 @@ pub fn from_voc(
     };
     for (file, a) in annotations {
         let place = file.display().to_string();
-        let path = image_dir.join(&a.filename);
+        let path = match inside(image_dir, &a.filename) {
+            Ok(path) => path,
+            Err(why) => {
+                b.problem(&place, why)?;
+                continue;
+            }
+        };
         if !path.is_file() {
             b.problem(&place, format!("image {} does not exist", path.display()))?;
             continue;
@@ -212,6 +243,17 @@ pub fn from_voc(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_names_must_stay_inside_the_images_folder() {
+        let dir = Path::new("/data/images");
+        assert_eq!(inside(dir, "a/b.png").unwrap(), dir.join("a/b.png"));
+        assert_eq!(inside(dir, "./b.png").unwrap(), dir.join("./b.png"));
+        for bad in ["../../etc/passwd", "/etc/passwd", "a/../../b.png", ""] {
+            let err = inside(dir, bad).unwrap_err();
+            assert!(err.contains("not a path inside"), "{bad}: {err}");
+        }
+    }
     use crate::coco::{Annotation, Category, Image};
 
     fn dataset(dir: &Path) -> CocoDataset {

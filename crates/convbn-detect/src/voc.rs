@@ -57,8 +57,82 @@ fn number<T: std::str::FromStr>(node: roxmltree::Node, name: &str, source: &str)
         .map_err(|_| invalid(source, format!("<{name}> is '{t}', not a number")))
 }
 
+/// Deepest element nesting accepted. The XML parser recurses once per level, so a file
+/// nested tens of thousands deep would overflow the stack: it is refused before parsing.
+pub const MAX_DEPTH: usize = 256;
+
+/// The element depth at which `xml` passes `limit`, if it does, found by a scan of its tags
+/// (comments, CDATA, processing instructions, declarations and quoted attribute values are
+/// skipped). Malformed text is left to the parser to report.
+fn nesting_beyond(xml: &str, limit: usize) -> Option<usize> {
+    let b = xml.as_bytes();
+    let find = |from: usize, pat: &[u8]| {
+        b[from.min(b.len())..]
+            .windows(pat.len())
+            .position(|w| w == pat)
+            .map(|p| from + p + pat.len())
+    };
+    let (mut i, mut depth) = (0usize, 0usize);
+    while i < b.len() {
+        if b[i] != b'<' {
+            i += 1;
+            continue;
+        }
+        let rest = &b[i..];
+        i = if rest.starts_with(b"<!--") {
+            find(i + 4, b"-->")?
+        } else if rest.starts_with(b"<![CDATA[") {
+            find(i + 9, b"]]>")?
+        } else if rest.starts_with(b"<?") {
+            find(i + 2, b"?>")?
+        } else if rest.starts_with(b"<!") {
+            // A declaration; its internal subset ends at "]>".
+            match (find(i, b"["), find(i, b">")) {
+                (Some(open), Some(close)) if open < close => find(open, b"]>")?,
+                (_, close) => close?,
+            }
+        } else if rest.starts_with(b"</") {
+            depth = depth.saturating_sub(1);
+            find(i, b">")?
+        } else {
+            // A start tag: find its end outside quoted attribute values.
+            let mut j = i + 1;
+            let mut quote = None;
+            while j < b.len() {
+                match (quote, b[j]) {
+                    (None, q @ (b'"' | b'\'')) => quote = Some(q),
+                    (Some(q), c) if c == q => quote = None,
+                    (None, b'>') => break,
+                    _ => {}
+                }
+                j += 1;
+            }
+            if j >= b.len() {
+                return None;
+            }
+            if b[j - 1] != b'/' {
+                depth += 1;
+                if depth > limit {
+                    return Some(depth);
+                }
+            }
+            j + 1
+        };
+    }
+    None
+}
+
 /// Parse the text of a VOC file (`source` names it in errors).
 pub fn parse_voc(xml: &str, source: &str) -> Result<VocAnnotation> {
+    if let Some(depth) = nesting_beyond(xml, MAX_DEPTH) {
+        return Err(invalid(
+            source,
+            format!(
+                "elements nested {depth} deep (a VOC file nests 3 deep; more than {MAX_DEPTH} \
+                 is refused before parsing)"
+            ),
+        ));
+    }
     let doc = roxmltree::Document::parse(xml)
         .map_err(|e| invalid(source, format!("not well-formed XML: {e}")))?;
     let root = doc.root_element();
@@ -101,9 +175,9 @@ pub fn parse_voc(xml: &str, source: &str) -> Result<VocAnnotation> {
 /// Read and parse a VOC file.
 pub fn load_voc(path: impl AsRef<Path>) -> Result<VocAnnotation> {
     let path = path.as_ref();
-    let xml = std::fs::read_to_string(path).map_err(|source| DetectError::Io {
+    let xml = std::fs::read_to_string(path).map_err(|error| DetectError::Io {
         path: path.display().to_string(),
-        source,
+        error,
     })?;
     parse_voc(&xml, &path.display().to_string())
 }
@@ -111,6 +185,23 @@ pub fn load_voc(path: impl AsRef<Path>) -> Result<VocAnnotation> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing_and_tags_in_text_do_not_count() {
+        let deep = format!("{}{}", "<a>".repeat(20_000), "</a>".repeat(20_000));
+        let err = parse_voc(&deep, "deep.xml").unwrap_err().to_string();
+        assert!(
+            err.contains("deep.xml") && err.contains("nested 257 deep"),
+            "{err}"
+        );
+        assert_eq!(nesting_beyond(&"<a>".repeat(256), 256), None);
+        let hidden = format!(
+            "<!DOCTYPE x [<!ENTITY e \"<a>\">]><annotation t='<b>'><!-- {0} --><![CDATA[{0}]]><?p {0}?><c/></annotation>",
+            "<a>".repeat(1000)
+        );
+        assert_eq!(nesting_beyond(&hidden, 2), None);
+        assert_eq!(nesting_beyond("<a><b><c/></b></a>", 1), Some(2));
+    }
 
     const XML: &str = r#"<annotation>
   <folder>images</folder><filename>OSBS_029.tif</filename>

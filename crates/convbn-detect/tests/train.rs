@@ -214,13 +214,54 @@ fn bad_annotations_are_errors_or_reported_and_skipped() {
     assert!(skipped.contains("missing.png"), "{skipped}");
     assert_eq!(split.train.len(), 11);
 
-    // A corrupt image file is an error naming it.
+    // A corrupt image file is an error naming it, or with --skip-invalid left out and
+    // reported like the other problems.
     std::fs::write(dir.join("s1-img0.png"), b"not a png").unwrap();
     let err = load(&good, false).err().unwrap().to_string();
     assert!(
         err.contains("s1-img0.png") && err.contains("not a readable image"),
         "{err}"
     );
+    let skipping = DetectConfig {
+        skip_invalid: true,
+        ..good.clone()
+    };
+    let split = load(&skipping, false).unwrap();
+    let skipped = split.train.skipped.join("\n");
+    assert!(
+        skipped.contains("s1-img0.png") && skipped.contains("not a readable image"),
+        "{skipped}"
+    );
+    assert_eq!(
+        split.train.len(),
+        11,
+        "12 images, the unreadable one left out"
+    );
+
+    // File names that leave the images folder are refused, or skipped and reported.
+    std::fs::copy(dir.join("s1-img1.png"), dir.join("s1-img0.png")).unwrap();
+    let mut coco: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(train).unwrap()).unwrap();
+    coco["images"].as_array_mut().unwrap()[3]["file_name"] = json!("../../etc/passwd");
+    coco["images"].as_array_mut().unwrap()[4]["file_name"] = json!("/etc/passwd");
+    std::fs::write(&bad, serde_json::to_vec(&coco).unwrap()).unwrap();
+    let err = load(&with(false), false).err().unwrap().to_string();
+    assert!(
+        err.contains("'../../etc/passwd' is not a path inside the images folder"),
+        "{err}"
+    );
+    let split = load(&with(true), false).unwrap();
+    let skipped = split.train.skipped.join("\n");
+    assert!(
+        skipped.contains("'/etc/passwd' is not a path inside"),
+        "{skipped}"
+    );
+
+    // A training set without a single object cannot train a detector.
+    coco["annotations"] = json!([]);
+    std::fs::write(&bad, serde_json::to_vec(&coco).unwrap()).unwrap();
+    let err = load(&with(true), false).err().unwrap().to_string();
+    assert!(err.contains("the training set has no objects"), "{err}");
 }
 
 #[test]

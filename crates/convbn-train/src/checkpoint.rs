@@ -4,13 +4,13 @@
 //! file and renamed, so an interrupted write never replaces a good checkpoint.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use convbn::Mode;
-use convbn_zoo::checkpoint::Checkpoint;
-use convbn_zoo::load::{LoadOptions, Naming, load, to_checkpoint};
+use convbn_zoo::checkpoint::{Checkpoint, SafetensorsFile};
+use convbn_zoo::load::{LoadOptions, Naming, load_file, to_checkpoint};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
@@ -95,18 +95,47 @@ pub fn save<M: Module, L: Serialize>(
             Some(HashMap::from([(STATE.to_string(), json)])),
         )
         .map_err(fail)?;
-    convbn_zoo::assets::write_atomically(path, &bytes)?;
+    convbn_zoo::files::write_atomically(path, &bytes)?;
     Ok(())
 }
 
-/// A checkpoint read back: the model's tensors, the optimizer bytes, the run state.
+/// A checkpoint opened by its header: the run state is read, the tensors only when a model
+/// asks for them (bounded by that model's size).
 pub struct Saved<L = RunLog> {
-    /// Model tensors by burn path.
-    pub tensors: Checkpoint,
-    /// Optimizer state (burnpack bytes).
-    pub optimizer: Vec<u8>,
+    /// The file.
+    pub path: PathBuf,
+    file: SafetensorsFile,
     /// Run state.
     pub state: RunState<L>,
+}
+
+impl<L> Saved<L> {
+    /// Load the saved tensors into `model` strictly (same architecture, classes and mode):
+    /// each tensor's shape is checked before it is read, non-finite values are refused.
+    pub fn load_into<M: Module>(&self, model: &mut M) -> Result<(), TrainError> {
+        load_file(model, &self.path, &Naming::burn(), LoadOptions::default())?;
+        Ok(())
+    }
+
+    /// The optimizer state (burnpack bytes), refused when larger than `limit` bytes.
+    pub fn optimizer(&self, limit: usize) -> Result<Vec<u8>, TrainError> {
+        let len = self.file.byte_len(OPTIMIZER).ok_or_else(|| {
+            TrainError::Checkpoint(format!("{}: no optimizer state", self.path.display()))
+        })?;
+        if len > limit {
+            return Err(TrainError::Checkpoint(format!(
+                "{}: the optimizer state claims {len} bytes, more than a model of this size \
+                 can have ({limit})",
+                self.path.display()
+            )));
+        }
+        Ok(self.file.read_raw(OPTIMIZER)?)
+    }
+
+    /// Every float tensor of the file (for tools and tests; bounded only by the file).
+    pub fn tensors(&self) -> Result<Checkpoint, TrainError> {
+        Ok(Checkpoint::from_safetensors(&self.path)?)
+    }
 }
 
 /// Read a fine-tuning checkpoint written by [`save`].
@@ -114,60 +143,89 @@ pub fn read(path: &Path) -> Result<Saved, TrainError> {
     read_as(path)
 }
 
-/// Read a checkpoint written by [`save`] whose log is an `L`.
-pub fn read_as<L: serde::de::DeserializeOwned>(path: &Path) -> Result<Saved<L>, TrainError> {
+/// What kind of run wrote a run state, from its config's fields.
+fn kind_of(state: &serde_json::Value) -> Option<&'static str> {
+    let config = &state["log"]["config"];
+    if config.get("backbone").is_some() {
+        Some("a detection checkpoint (convbn detect train)")
+    } else if config.get("model").is_some() {
+        Some("a fine-tuning checkpoint (convbn finetune / compare-modes)")
+    } else {
+        None
+    }
+}
+
+/// Read a checkpoint written by [`save`] whose log is an `L`: its header and run state only.
+pub fn read_as<L: Log>(path: &Path) -> Result<Saved<L>, TrainError> {
     let corrupt = |why: String| {
         TrainError::Checkpoint(format!(
-            "{} is not a usable checkpoint ({why}); start afresh without --resume, or restore it",
-            path.display()
+            "{} is not a usable checkpoint of a {} run ({why})",
+            path.display(),
+            L::KIND
         ))
     };
-    let bytes = std::fs::read(path).map_err(|e| TrainError::io(path, e))?;
-    let (_, meta) =
-        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| corrupt(e.to_string()))?;
-    let json = meta
+    let file = SafetensorsFile::open(path).map_err(|e| match e {
+        convbn_zoo::ZooError::Corrupt { why, .. } => corrupt(why),
+        e => TrainError::Zoo(e),
+    })?;
+    let json = file
         .metadata()
-        .as_ref()
-        .and_then(|m| m.get(STATE))
-        .ok_or_else(|| corrupt("no run state".into()))?;
-    let state: RunState<L> = serde_json::from_str(json).map_err(|e| corrupt(e.to_string()))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| corrupt(e.to_string()))?;
-    let optimizer = st
-        .tensor(OPTIMIZER)
-        .map_err(|_| corrupt("no optimizer state".into()))?
-        .data()
-        .to_vec();
-    let tensors = Checkpoint::from_safetensors_bytes(&bytes).map_err(corrupt)?;
+        .get(STATE)
+        .ok_or_else(|| corrupt("no run state: not written by convbn's training".into()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| corrupt(e.to_string()))?;
+    let state: RunState<L> =
+        serde_json::from_value(value.clone()).map_err(|e| match kind_of(&value) {
+            Some(kind) if !kind.contains(L::KIND) => TrainError::Checkpoint(format!(
+                "{} is {kind}, not a {} checkpoint",
+                path.display(),
+                L::KIND
+            )),
+            _ => corrupt(e.to_string()),
+        })?;
     Ok(Saved {
-        tensors,
-        optimizer,
+        path: path.to_path_buf(),
+        file,
         state,
     })
 }
 
-/// Load saved tensors into `model` strictly (same architecture, classes and mode).
-pub fn load_model<M: Module>(model: &mut M, tensors: &Checkpoint) -> Result<(), TrainError> {
-    load(model, tensors, &Naming::burn(), LoadOptions::default())?;
-    Ok(())
+/// The largest optimizer state a model of `model_bytes` bytes of parameters can have: AdamW
+/// keeps two moments per parameter (SGD with momentum one), plus the serialisation's records.
+pub fn optimizer_limit(model_bytes: usize) -> usize {
+    model_bytes.saturating_mul(3).saturating_add(16 << 20)
+}
+
+/// Bytes of the float parameters of `model`.
+pub fn parameter_bytes<M: Module>(model: &M) -> usize {
+    model.num_params().saturating_mul(4)
 }
 
 /// A run log that checkpoints carry: it knows its mode and the config that made it.
 pub trait Log: Serialize + serde::de::DeserializeOwned {
+    /// What kind of run writes it, for messages ("fine-tuning").
+    const KIND: &'static str;
     /// The run's configuration type.
     type Config: PartialEq + Serialize;
     /// The mode's name (`"tune"`, ...).
     fn mode(&self) -> &str;
     /// The run's configuration.
     fn config(&self) -> &Self::Config;
+    /// Whether the run ended (its summary is written).
+    fn finished(&self) -> bool;
 }
 
 impl Log for RunLog {
+    const KIND: &'static str = "fine-tuning";
     type Config = crate::FinetuneConfig;
     fn mode(&self) -> &str {
         &self.mode
     }
     fn config(&self) -> &Self::Config {
         &self.config
+    }
+    fn finished(&self) -> bool {
+        self.summary.is_some()
     }
 }
 
@@ -230,29 +288,35 @@ pub fn resume<M: Module, L: Log>(
     mut model: M,
     optimizer: ModuleOptimizer,
 ) -> Result<Resumed<M, L>, TrainError> {
-    let saved = read_as::<L>(path).map_err(|e| match e {
-        TrainError::Io { .. } => TrainError::Checkpoint(format!(
+    if !path.exists() {
+        return Err(TrainError::Checkpoint(format!(
             "cannot resume {mode}: no checkpoint at {} (start without --resume)",
             path.display()
+        )));
+    }
+    let saved = read_as::<L>(path).map_err(|e| match e {
+        TrainError::Checkpoint(m) => TrainError::Checkpoint(format!(
+            "{m}; start afresh without --resume (and --overwrite), or restore the file"
         )),
         e => e,
     })?;
-    let log = saved.state.log;
-    if log.config() != config {
+    if saved.state.log.config() != config {
         return Err(TrainError::Checkpoint(format!(
             "{} was written by a run with other options; resume with the same options (saved: {})",
             path.display(),
-            serde_json::to_string(log.config()).unwrap_or_default()
+            serde_json::to_string(saved.state.log.config()).unwrap_or_default()
         )));
     }
-    if log.mode() != mode.to_string() {
+    if saved.state.log.mode() != mode.to_string() {
         return Err(TrainError::Checkpoint(format!(
             "{} holds a {} run, not {mode}",
             path.display(),
-            log.mode()
+            saved.state.log.mode()
         )));
     }
-    load_model(&mut model, &saved.tensors)?;
+    saved.load_into(&mut model)?;
+    let optimizer_bytes = saved.optimizer(optimizer_limit(parameter_bytes(&model)))?;
+    let log = saved.state.log;
     let (model, unmatched) = param_ids::restore(model, &saved.state.param_ids);
     if !unmatched.is_empty() {
         return Err(TrainError::Checkpoint(format!(
@@ -261,7 +325,7 @@ pub fn resume<M: Module, L: Log>(
         )));
     }
     let optimizer = optimizer
-        .from_bytes(burn::tensor::Bytes::from_bytes_vec(saved.optimizer))
+        .from_bytes(burn::tensor::Bytes::from_bytes_vec(optimizer_bytes))
         .map_err(|e| {
             TrainError::Checkpoint(format!(
                 "{}: unreadable optimizer state ({e:?})",
@@ -296,7 +360,7 @@ pub fn save_run<M: Module, L: Serialize>(
     };
     save(checkpoint, model, &bytes, &state)?;
     let json = serde_json::to_vec_pretty(log).map_err(|e| TrainError::Checkpoint(e.to_string()))?;
-    convbn_zoo::assets::write_atomically(log_path, &json)?;
+    convbn_zoo::files::write_atomically(log_path, &json)?;
     Ok(())
 }
 

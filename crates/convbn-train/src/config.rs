@@ -92,8 +92,11 @@ impl FinetuneConfig {
                 self.size
             ));
         }
-        if self.batch_size == 0 || self.eval_batch_size == 0 {
+        if self.batch_size == 0 {
             return bad("--batch-size must be at least 1".into());
+        }
+        if self.eval_batch_size == 0 {
+            return bad("--eval-batch-size must be at least 1".into());
         }
         if self.epochs == 0 {
             return bad("--epochs must be at least 1".into());

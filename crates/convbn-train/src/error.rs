@@ -22,12 +22,12 @@ pub enum TrainError {
     #[error(transparent)]
     ConvBn(#[from] convbn::ConvBnError),
     /// Files.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: String,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -36,7 +36,7 @@ impl TrainError {
     pub fn io(path: &std::path::Path, source: std::io::Error) -> Self {
         Self::Io {
             path: path.display().to_string(),
-            source,
+            error: source,
         }
     }
 }

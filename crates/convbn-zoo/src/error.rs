@@ -6,12 +6,12 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum ZooError {
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: String,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 
     /// A checkpoint, image or archive is truncated or not in the expected format.
@@ -48,6 +48,10 @@ pub enum ZooError {
         why: String,
     },
 
+    /// A run directory is locked by another process.
+    #[error("{0}")]
+    Busy(String),
+
     /// An unknown model, asset or option.
     #[error("{0}")]
     Unknown(String),
@@ -62,7 +66,7 @@ impl ZooError {
     pub fn io(path: &Path, source: std::io::Error) -> Self {
         ZooError::Io {
             path: path.display().to_string(),
-            source,
+            error: source,
         }
     }
 }
@@ -78,6 +82,8 @@ pub struct LoadReport {
     pub mismatched: Vec<(String, String, Vec<usize>, Vec<usize>)>,
     /// Running-statistics problems found in loaded blocks.
     pub invalid_statistics: Vec<String>,
+    /// Tensors holding NaN or infinite values (never loaded).
+    pub non_finite: Vec<String>,
 }
 
 impl LoadReport {
@@ -87,6 +93,7 @@ impl LoadReport {
             && self.unexpected.is_empty()
             && self.mismatched.is_empty()
             && self.invalid_statistics.is_empty()
+            && self.non_finite.is_empty()
     }
 }
 
@@ -128,10 +135,12 @@ impl std::fmt::Display for LoadReport {
             "invalid running statistics",
             self.invalid_statistics.clone(),
         )?;
+        list(f, "non-finite parameters", self.non_finite.clone())?;
         write!(
             f,
-            "use the matching architecture and number of classes, or load partially \
-             (LoadOptions::partial / --partial) to keep the model's own values for missing keys"
+            "use a checkpoint of the same architecture and number of classes, with finite \
+             values (library users can keep the model's own values for missing keys with \
+             LoadOptions {{ partial: true }})"
         )
     }
 }

@@ -7,6 +7,7 @@ pub mod assets;
 pub mod checkpoint;
 pub mod data;
 mod error;
+pub mod files;
 pub mod image;
 pub mod imagenet;
 mod layers;

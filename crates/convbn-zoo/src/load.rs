@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::{Tensor, TensorData};
 
-use crate::checkpoint::{Checkpoint, Entry};
+use crate::checkpoint::{Checkpoint, Entry, Expected};
 use crate::{LoadReport, ZooError};
 
 /// Maps a ConvBN block's burn path to its `(conv prefix, BN prefix)` in a checkpoint.
@@ -107,6 +107,7 @@ pub fn load<M: Module>(
     report.unexpected = checkpoint
         .tensors
         .keys()
+        .chain(checkpoint.unread.keys())
         .filter(|k| !used.contains(*k))
         .cloned()
         .collect();
@@ -117,6 +118,7 @@ pub fn load<M: Module>(
         .collect();
     let fatal = !report.mismatched.is_empty()
         || !report.invalid_statistics.is_empty()
+        || !report.non_finite.is_empty()
         || (!options.partial && !report.is_clean());
     if fatal {
         return Err(ZooError::Mismatch(Box::new(report)));
@@ -125,15 +127,78 @@ pub fn load<M: Module>(
     Ok(report)
 }
 
-/// Every float tensor of `model` as a checkpoint under `naming` (for saving).
-pub fn to_checkpoint<M: Module>(model: &M, naming: &Naming) -> Checkpoint {
-    let mut collector = Collector {
+/// Load the checkpoint file at `path` into `model` under `naming`: each tensor's shape is
+/// checked against the model before its data is read, and the bytes read are bounded by the
+/// model's own size (see [`Expected`]). Strict unless `options.partial`.
+pub fn load_file<M: Module>(
+    model: &mut M,
+    path: impl AsRef<std::path::Path>,
+    naming: &Naming,
+    options: LoadOptions,
+) -> Result<LoadReport, ZooError> {
+    let checkpoint = Checkpoint::open_for(path, &expected(model, naming))?;
+    load(model, &checkpoint, naming, options)
+}
+
+/// The checkpoint keys `model` loads under `naming`, with the shapes a file must store them
+/// in (PyTorch's `[out, in]` for transposed `Linear` weights).
+pub fn expected<M: Module>(model: &M, naming: &Naming) -> Expected {
+    struct Shapes(Expected);
+    impl KeyedVisit for Shapes {
+        fn visit<const D: usize>(&mut self, key: String, transpose: bool, p: &Param<Tensor<D>>) {
+            let mut shape = p.shape().to_vec();
+            if transpose {
+                shape.reverse();
+            }
+            self.0.shapes.insert(key, shape);
+        }
+    }
+    walk_keys(model, naming, Shapes(Expected::default())).0
+}
+
+/// What a walk over a model's float parameters does with each, given its checkpoint key and
+/// whether the file stores it transposed.
+trait KeyedVisit {
+    fn visit<const D: usize>(&mut self, key: String, transpose: bool, param: &Param<Tensor<D>>);
+}
+
+/// The one path tracker of the walks over a model's parameters by checkpoint key.
+struct Keyed<'a, V> {
+    naming: &'a Naming,
+    path: Vec<(String, String)>,
+    inner: V,
+}
+
+impl<V: KeyedVisit> ModuleVisitor for Keyed<'_, V> {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path
+            .push((name.to_string(), container_type.to_string()));
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let (key, transpose) = self.naming.key(&self.path);
+        self.inner.visit(key, transpose, param);
+    }
+}
+
+/// Run `inner` over every float parameter of `model` with its key under `naming`.
+fn walk_keys<M: Module, V: KeyedVisit>(model: &M, naming: &Naming, inner: V) -> V {
+    let mut walk = Keyed {
         naming,
         path: Vec::new(),
-        checkpoint: Checkpoint::default(),
+        inner,
     };
-    model.visit(&mut collector);
-    collector.checkpoint
+    model.visit(&mut walk);
+    walk.inner
+}
+
+/// Every float tensor of `model` as a checkpoint under `naming` (for saving).
+pub fn to_checkpoint<M: Module>(model: &M, naming: &Naming) -> Checkpoint {
+    walk_keys(model, naming, Collector(Checkpoint::default())).0
 }
 
 /// Save `model` as `.safetensors` with burn paths as keys.
@@ -150,8 +215,7 @@ pub fn load_safetensors<M: Module>(
     model: &mut M,
     path: impl AsRef<std::path::Path>,
 ) -> Result<(), ZooError> {
-    let checkpoint = Checkpoint::from_safetensors(path)?;
-    load(model, &checkpoint, &Naming::burn(), LoadOptions::default()).map(|_| ())
+    load_file(model, path, &Naming::burn(), LoadOptions::default()).map(|_| ())
 }
 
 fn statistics_problems<M: Module>(model: &M) -> Vec<Option<String>> {
@@ -238,19 +302,41 @@ impl ModuleMapper for Loader<'_> {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let (key, transpose) = self.naming.key(&self.path);
         let burn_key = self.burn_key();
+        let current_shape = param.shape().to_vec();
         let Some(entry) = self.checkpoint.tensors.get(&key) else {
-            self.report.missing.push((burn_key, key));
+            match self.checkpoint.unread.get(&key) {
+                Some(shape) => {
+                    self.used.insert(key.clone());
+                    let mut shape = shape.clone();
+                    if transpose && shape.len() == 2 {
+                        shape.reverse();
+                    }
+                    self.report
+                        .mismatched
+                        .push((burn_key, key, current_shape, shape));
+                }
+                None => self.report.missing.push((burn_key, key)),
+            }
             return param;
         };
         self.used.insert(key.clone());
+        let bad = entry.values.iter().filter(|v| !v.is_finite()).count();
+        if bad > 0 {
+            self.report.non_finite.push(format!(
+                "{key}: {bad} of {} values are NaN or infinite",
+                entry.values.len()
+            ));
+            return param;
+        }
         let current = param.val();
         let model_shape = current.dims().to_vec();
-        let entry = if transpose && entry.shape.len() == 2 {
+        let fits = entry.values.len() == entry.shape.iter().product::<usize>();
+        let entry = if transpose && entry.shape.len() == 2 && fits {
             transposed(entry)
         } else {
             entry.clone()
         };
-        if entry.shape != model_shape {
+        if entry.shape != model_shape || !fits {
             self.report
                 .mismatched
                 .push((burn_key, key, model_shape, entry.shape));
@@ -265,24 +351,11 @@ impl ModuleMapper for Loader<'_> {
     }
 }
 
-struct Collector<'a> {
-    naming: &'a Naming,
-    path: Vec<(String, String)>,
-    checkpoint: Checkpoint,
-}
+/// Collects every float parameter as a checkpoint entry.
+struct Collector(Checkpoint);
 
-impl ModuleVisitor for Collector<'_> {
-    fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path
-            .push((name.to_string(), container_type.to_string()));
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let (key, transpose) = self.naming.key(&self.path);
+impl KeyedVisit for Collector {
+    fn visit<const D: usize>(&mut self, key: String, transpose: bool, param: &Param<Tensor<D>>) {
         let value = param.val();
         let entry = Entry {
             shape: value.dims().to_vec(),
@@ -293,6 +366,6 @@ impl ModuleVisitor for Collector<'_> {
                 .unwrap_or_default(),
         };
         let entry = if transpose { transposed(&entry) } else { entry };
-        self.checkpoint.tensors.insert(key, entry);
+        self.0.tensors.insert(key, entry);
     }
 }

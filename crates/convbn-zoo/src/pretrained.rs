@@ -3,8 +3,7 @@
 use burn::tensor::Device;
 
 use crate::assets::asset;
-use crate::checkpoint::Checkpoint;
-use crate::load::{LoadOptions, load};
+use crate::load::{LoadOptions, load_file};
 use crate::{Architecture, Model, ZooError};
 
 /// Where a model's weights come from.
@@ -47,8 +46,7 @@ pub fn build(
             }
         }
     };
-    let checkpoint = Checkpoint::open(&path)?;
     let naming = model.pytorch_naming();
-    load(&mut model, &checkpoint, &naming, LoadOptions::default())?;
+    load_file(&mut model, &path, &naming, LoadOptions::default())?;
     Ok(model)
 }

@@ -247,11 +247,29 @@ impl ConvBnConfig {
         shape
     }
 
+    /// Check this configuration for a block of tensor rank `R` without building it: the
+    /// rules of [`ConvBnConfig::init`], and a weight whose element count fits in memory's
+    /// address range.
+    pub fn check<const R: usize>(&self) -> Result<()> {
+        self.options(R)?;
+        self.weight_shape()
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .and_then(|n| n.checked_mul(std::mem::size_of::<f64>()))
+            .ok_or_else(|| {
+                ConvBnError::InvalidConfig(format!(
+                    "the weight shape {:?} overflows",
+                    self.weight_shape()
+                ))
+            })?;
+        Ok(())
+    }
+
     /// Build a block with PyTorch's initialisation: conv weight and bias uniform in
     /// `±1/sqrt(fan_in)` (Kaiming-uniform with `a = sqrt(5)`), `gamma = 1`, `beta = 0`,
     /// running mean 0 and variance 1.
     pub fn init<const R: usize>(&self, device: &Device) -> Result<ConvBn<R>> {
-        self.options(R)?;
+        self.check::<R>()?;
         let shape = self.weight_shape();
         let fan_in: usize = shape[1..].iter().product();
         let bound = 1.0 / (fan_in as f64).sqrt();

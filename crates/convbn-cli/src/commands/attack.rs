@@ -183,6 +183,20 @@ pub fn run(args: Args) -> Result<()> {
     if args.mode.is_empty() {
         bail!("give at least one --mode");
     }
+    if args.mode.contains(&Mode::Train) {
+        bail!(
+            "--mode train is not an attack mode: it normalises with batch statistics and updates \
+             the running statistics, so the attacked model would change under the attack; use \
+             eval, tune or deploy (frozen statistics)"
+        );
+    }
+    let mut seen = Vec::new();
+    for m in &args.mode {
+        if seen.contains(m) {
+            bail!("mode {m} is listed twice in --mode");
+        }
+        seen.push(*m);
+    }
     let files = expand(&args.images)?;
     let device = training_device_at(args.precision)?;
     let plain = device.clone().inner();
@@ -220,10 +234,13 @@ pub fn run(args: Args) -> Result<()> {
     );
     let mut results = Vec::new();
     let mut per_mode: Vec<Vec<Trace>> = (0..models.len()).map(|_| Vec::new()).collect();
+    let mut outputs = crate::commands::names::UniqueNames::default();
     for (file, clean) in files.iter().zip(&images) {
-        let stem = file
-            .file_stem()
-            .map_or("image".into(), |s| s.to_string_lossy().into_owned());
+        let stem = outputs.claim(
+            &file
+                .file_stem()
+                .map_or("image".into(), |s| s.to_string_lossy().into_owned()),
+        );
         for (i, (mode, model)) in models.iter().enumerate() {
             bar.set_message(format!("{stem} ({mode})"));
             let clean_p = probabilities(model, clean, norm)?;

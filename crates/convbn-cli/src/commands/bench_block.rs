@@ -6,6 +6,7 @@ use convbn::measure::{measure_step, median};
 use convbn::{ConvBnReluStack, Mode};
 use serde::Serialize;
 
+use crate::budget;
 use crate::commands::Format;
 use crate::commands::modes::human_bytes;
 use crate::device::training_device;
@@ -59,6 +60,20 @@ pub fn run(args: Args) -> Result<()> {
     if !convbn::memory::is_counting() {
         bail!("the counting allocator is not installed; memory cannot be measured");
     }
+    // Eval keeps X and the normalised output of every block; backward adds a few maps more.
+    let activations = budget::product(&[args.batch, args.channels, args.size, args.size, 4]);
+    let parameters = budget::product(&[args.channels, args.channels, 9, args.blocks, 4 * 4]);
+    let needed = activations
+        .and_then(|a| a.checked_mul(2 * args.blocks as u64 + 4))
+        .zip(parameters)
+        .and_then(|(a, p)| a.checked_add(p));
+    budget::ensure_fits(
+        &format!(
+            "bench-block at batch {}, {} channels, {}x{}, {} blocks",
+            args.batch, args.channels, args.size, args.size, args.blocks
+        ),
+        needed,
+    )?;
     let device = training_device();
     let model = ConvBnReluStack::new(args.channels, args.blocks, args.mode, &device)
         .context("building the block stack")?;

@@ -9,6 +9,7 @@ pub mod fetch;
 pub mod finetune;
 pub mod inspect;
 pub mod modes;
+pub mod names;
 pub mod predict;
 pub mod report;
 pub mod stability;

@@ -51,18 +51,40 @@ pub fn run(args: Args) -> Result<()> {
         .with_stride(args.stride)
         .with_padding(args.kernel / 2)
         .with_groups(args.groups);
-    // Validate the shape with the library's own rules.
-    config
-        .init::<4>(&burn::tensor::Device::flex())
-        .context("invalid layer shape")?;
-    let out = (args.size + 2 * (args.kernel / 2) - args.kernel) / args.stride + 1;
+    // Validate the shape with the library's own rules (nothing is allocated).
+    config.check::<4>().context("invalid layer shape")?;
+    let overflow = || anyhow::anyhow!("the sizes overflow; choose smaller ones");
+    let padded = args
+        .size
+        .checked_add(2 * (args.kernel / 2))
+        .ok_or_else(overflow)?;
+    if args.size == 0 || padded < args.kernel {
+        anyhow::bail!(
+            "--size {} is smaller than the --kernel {} (with padding {}): no output",
+            args.size,
+            args.kernel,
+            args.kernel / 2
+        );
+    }
+    let out = (padded - args.kernel) / args.stride + 1;
+    let mul = |f: &[usize]| -> Result<usize> {
+        f.iter()
+            .try_fold(1usize, |a, &b| a.checked_mul(b))
+            .ok_or_else(overflow)
+    };
     let f32s = 4usize;
-    let x_bytes = args.batch * args.in_channels * args.size * args.size * f32s;
-    let y_elems = args.batch * args.out_channels * out * out;
-    let y_bytes = y_elems * f32s;
-    let w_elems = args.out_channels * (args.in_channels / args.groups) * args.kernel * args.kernel;
-    let conv_flops =
-        2 * (y_elems * (args.in_channels / args.groups) * args.kernel * args.kernel) as u64;
+    let x_bytes = mul(&[args.batch, args.in_channels, args.size, args.size, f32s])?;
+    let y_elems = mul(&[args.batch, args.out_channels, out, out])?;
+    let y_bytes = mul(&[y_elems, f32s])?;
+    x_bytes.checked_add(y_bytes).ok_or_else(overflow)?;
+    let per_output = mul(&[args.in_channels / args.groups, args.kernel, args.kernel])?;
+    let w_elems = mul(&[args.out_channels, per_output])?;
+    let conv_flops = mul(&[y_elems, per_output, 2])? as u64;
+    // The largest count below (backward: twice the conv plus element-wise terms) must fit.
+    (conv_flops.checked_mul(3))
+        .and_then(|c| c.checked_add((y_elems as u64).checked_mul(16)?))
+        .and_then(|c| c.checked_add((w_elems as u64).checked_mul(8)?))
+        .ok_or_else(overflow)?;
     let (y, w) = (y_elems as u64, w_elems as u64);
     let rows = Mode::ALL.map(|mode| match mode {
         Mode::Train => Row {

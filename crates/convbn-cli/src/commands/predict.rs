@@ -43,6 +43,12 @@ struct ImageResult {
 
 /// Run the prediction.
 pub fn run(args: Args) -> Result<()> {
+    if args.top == 0 || args.top > 1000 {
+        anyhow::bail!(
+            "--top {} must be between 1 and 1000 (ImageNet's classes)",
+            args.top
+        );
+    }
     if let Some(missing) = args.images.iter().find(|p| !p.is_file()) {
         anyhow::bail!(
             "image {} does not exist or is not a file",

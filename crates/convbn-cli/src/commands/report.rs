@@ -5,9 +5,12 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use convbn::Mode;
 use convbn_train::Finetune;
+use convbn_train::checkpoint::Log;
 use convbn_train::log::RunLog;
+use convbn_zoo::files::{DirLock, remove_stale_partials};
 use serde::Serialize;
 
+use crate::budget;
 use crate::commands::Format;
 use crate::commands::train_args::TrainArgs;
 use crate::device::training_device;
@@ -112,7 +115,10 @@ struct SummaryFile<'a> {
 pub fn train_and_report(args: &TrainArgs, modes: &[Mode], format: Format) -> Result<()> {
     let config = args.config()?;
     let options = args.options();
+    let _lock = claim_run_dir(&args.out)?;
+    earlier_logs::<RunLog>(&args.out, modes, &config)?;
     let device = training_device();
+    check_memory(&config, modes.len(), &device)?;
     let mut job = if args.run.resume {
         Finetune::resume(config.clone(), modes, options, &device)?
     } else {
@@ -142,8 +148,8 @@ pub fn train_and_report(args: &TrainArgs, modes: &[Mode], format: Format) -> Res
     let mut progress = TrainProgress::new(config.batch_size, modes.len());
     let result = job.run(&mut progress);
     progress.finish();
-    let logs = result?;
     let out = &args.out;
+    let logs = with_earlier(result?, earlier_logs(out, modes, &config)?);
     let title = format!(
         "{} on {} ({n_train} train / {n_test} test, {}x{}, batch {}, seed {})",
         config.model,
@@ -190,11 +196,116 @@ pub fn train_and_report(args: &TrainArgs, modes: &[Mode], format: Format) -> Res
             );
         }
     }
-    Ok(())
+    refuse_divergence(rows.iter().map(|r| (r.mode.as_str(), r.diverged_at)), out)
+}
+
+/// An error naming every mode whose loss became NaN or infinite (`(mode, iteration)`), after
+/// the summaries were written: such a mode stopped before the bad step, so its checkpoint in
+/// `out` keeps the last finite weights.
+pub fn refuse_divergence<'a>(
+    modes: impl Iterator<Item = (&'a str, Option<usize>)>,
+    out: &Path,
+) -> Result<()> {
+    let diverged: Vec<String> = modes
+        .filter_map(|(mode, at)| at.map(|at| format!("{mode} at iteration {at}")))
+        .collect();
+    if diverged.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "the loss became NaN or infinite ({}): training of that mode stopped before the bad \
+         step, and its checkpoint in {}/<mode>/ keeps the last finite weights; lower --lr \
+         (Deploy mode diverges first, see `convbn stability`)",
+        diverged.join(", "),
+        out.display()
+    )
+}
+
+/// Take `out` for this run: an exclusive lock held until the returned guard is dropped (a
+/// second run on the same directory is refused), and temporary files that killed writers
+/// left in it removed.
+pub fn claim_run_dir(out: &Path) -> Result<DirLock> {
+    let lock = DirLock::acquire(out)?;
+    let dirs = std::iter::once(out.to_path_buf()).chain(Mode::ALL.map(|m| out.join(m.to_string())));
+    for dir in dirs {
+        for file in remove_stale_partials(&dir) {
+            eprintln!("removed {} (left by an interrupted write)", file.display());
+        }
+    }
+    Ok(lock)
+}
+
+/// Refuse a fine-tuning run whose model, batch and size cannot fit in memory (a probe step
+/// of the architecture at batch 1, scaled; see [`budget`]).
+fn check_memory(
+    config: &convbn_train::FinetuneConfig,
+    modes: usize,
+    device: &burn::tensor::Device,
+) -> Result<()> {
+    if config.size <= budget::PROBE_SIDE {
+        return Ok(());
+    }
+    let arch: convbn_zoo::Architecture = config.model.parse()?;
+    let probe = budget::Probe::measure(
+        device,
+        || {
+            let model = convbn_zoo::Model::new(arch, 10, device);
+            convbn_train::trainer::materialize(&model);
+            Ok(model)
+        },
+        |model, x| {
+            let _grads = model.forward(x)?.sum().backward();
+            Ok(())
+        },
+    )?;
+    probe.ensure_training_fits(
+        &format!("fine-tuning {}", config.model),
+        modes,
+        config.batch_size,
+        config.size,
+    )
+}
+
+/// Finished logs of modes other than `modes` that earlier runs left in `out`
+/// (`<out>/<mode>/log.json`), so that summaries and charts cover every mode present. Refuses
+/// when one of them was made with other options: one summary must not mix two experiments.
+pub fn earlier_logs<L: Log>(out: &Path, modes: &[Mode], config: &L::Config) -> Result<Vec<L>> {
+    let mut logs = Vec::new();
+    for mode in Mode::ALL.into_iter().filter(|m| !modes.contains(m)) {
+        let path = out.join(mode.to_string()).join("log.json");
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        let log: L = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not a log of this kind of run", path.display()))?;
+        if log.config() != config {
+            anyhow::bail!(
+                "{} holds a {mode} run made with other options, and this run's summary would \
+                 mix the two; choose another --out, or remove {}",
+                out.display(),
+                path.parent().unwrap_or(out).display()
+            );
+        }
+        if log.finished() {
+            logs.push(log);
+        } else {
+            eprintln!(
+                "note: the {mode} run in {} has not finished; it is left out of the summary",
+                out.display()
+            );
+        }
+    }
+    Ok(logs)
+}
+
+/// `logs` of this run (in the order the modes were given) followed by `earlier` ones.
+pub fn with_earlier<L>(mut logs: Vec<L>, earlier: Vec<L>) -> Vec<L> {
+    logs.extend(earlier);
+    logs
 }
 
 /// Write `bytes` to `path` atomically, naming the file on failure.
 pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
-    convbn_zoo::assets::write_atomically(path, bytes)
+    convbn_zoo::files::write_atomically(path, bytes)
         .with_context(|| format!("writing {}", path.display()))
 }

@@ -84,9 +84,9 @@ pub struct Detection {
 }
 
 fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|source| DetectError::Io {
+    std::fs::read_to_string(path).map_err(|error| DetectError::Io {
         path: path.display().to_string(),
-        source,
+        error,
     })
 }
 
@@ -114,10 +114,10 @@ impl CocoDataset {
     /// which reports and leaves out what is wrong).
     pub fn parse(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        serde_json::from_str(&read(path)?).map_err(|source| DetectError::Json {
+        serde_json::from_str(&read(path)?).map_err(|error| DetectError::Json {
             path: path.display().to_string(),
             what: "annotation",
-            source,
+            error,
         })
     }
 
@@ -169,10 +169,10 @@ impl CocoDataset {
 pub fn load_detections(path: impl AsRef<Path>, gt: &CocoDataset) -> Result<Vec<Detection>> {
     let path = path.as_ref();
     let detections: Vec<Detection> =
-        serde_json::from_str(&read(path)?).map_err(|source| DetectError::Json {
+        serde_json::from_str(&read(path)?).map_err(|error| DetectError::Json {
             path: path.display().to_string(),
             what: "results",
-            source,
+            error,
         })?;
     let images = gt.images.iter().map(|i| i.id).collect::<HashSet<_>>();
     let categories = gt.categories.iter().map(|c| c.id).collect::<HashSet<_>>();

@@ -238,8 +238,10 @@ pub fn load(config: &DetectConfig, fetch: bool) -> Result<DetectSplit> {
             let (train, test) = deepforest(fetch)?;
             let tiles = TileConfig::default();
             DetectSplit {
-                train: from_samples(&train, size, Some(&tiles))?.single_class("Tree"),
-                test: from_samples(&test, size, Some(&tiles))?.single_class("Tree"),
+                train: from_samples(&train, size, Some(&tiles), OnInvalid::Error)?
+                    .single_class("Tree"),
+                test: from_samples(&test, size, Some(&tiles), OnInvalid::Error)?
+                    .single_class("Tree"),
             }
         }
         DetectData::Coco {
@@ -273,8 +275,8 @@ pub fn load(config: &DetectConfig, fetch: bool) -> Result<DetectSplit> {
                 )));
             }
             DetectSplit {
-                train: from_samples(&a, size, None)?,
-                test: from_samples(&b, size, None)?,
+                train: from_samples(&a, size, None, policy)?,
+                test: from_samples(&b, size, None, policy)?,
             }
         }
         DetectData::Voc { train, test } => {
@@ -286,8 +288,8 @@ pub fn load(config: &DetectConfig, fetch: bool) -> Result<DetectSplit> {
             classes.sort();
             classes.dedup();
             DetectSplit {
-                train: from_samples(&from_voc(&a, train, &classes, policy)?, size, None)?,
-                test: from_samples(&from_voc(&b, test, &classes, policy)?, size, None)?,
+                train: from_samples(&from_voc(&a, train, &classes, policy)?, size, None, policy)?,
+                test: from_samples(&from_voc(&b, test, &classes, policy)?, size, None, policy)?,
             }
         }
     };
@@ -297,6 +299,13 @@ pub fn load(config: &DetectConfig, fetch: bool) -> Result<DetectSplit> {
     };
     split.train.check("train")?;
     split.test.check("test")?;
+    if split.train.objects() == 0 {
+        return Err(DetectError::Invalid(
+            "the training set has no objects (every image is without boxes, or all were left \
+             out as invalid): a detector cannot learn from it"
+                .into(),
+        ));
+    }
     Ok(split)
 }
 
@@ -304,7 +313,7 @@ pub fn load(config: &DetectConfig, fetch: bool) -> Result<DetectSplit> {
 fn read_voc_folder(dir: &Path) -> Result<Vec<(std::path::PathBuf, crate::voc::VocAnnotation)>> {
     let io = |e| DetectError::Io {
         path: dir.display().to_string(),
-        source: e,
+        error: e,
     };
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .map_err(io)?
@@ -324,16 +333,26 @@ fn read_voc_folder(dir: &Path) -> Result<Vec<(std::path::PathBuf, crate::voc::Vo
         .collect()
 }
 
-/// Images of `samples` read from disk, cut into tiles when `tile` is given.
+/// Images of `samples` read from disk, cut into tiles when `tile` is given. An unreadable
+/// image (or one whose size is not its annotation's) is an error, or with
+/// [`OnInvalid::Skip`] left out and reported in [`DetectionSet::skipped`].
 pub fn from_samples(
     samples: &Samples,
     size: usize,
     tile: Option<&TileConfig>,
+    policy: OnInvalid,
 ) -> Result<DetectionSet> {
     let mut set = DetectionSet::empty(samples.classes.clone(), 3, size);
     set.skipped = samples.skipped.clone();
     for sample in &samples.samples {
-        let image = read_rgb(sample)?;
+        let image = match (read_rgb(sample), policy) {
+            (Ok(image), _) => image,
+            (Err(e), OnInvalid::Skip) => {
+                set.skipped.push(e.to_string());
+                continue;
+            }
+            (Err(e), OnInvalid::Error) => return Err(e),
+        };
         let name = sample
             .image
             .file_name()

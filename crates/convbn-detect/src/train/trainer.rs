@@ -33,12 +33,16 @@ use crate::train::observer::DetectObserver;
 use crate::{DetectError, Result};
 
 impl Log for DetectLog {
+    const KIND: &'static str = "detection";
     type Config = DetectConfig;
     fn mode(&self) -> &str {
         &self.mode
     }
     fn config(&self) -> &DetectConfig {
         &self.config
+    }
+    fn finished(&self) -> bool {
+        self.summary.is_some()
     }
 }
 
@@ -97,7 +101,7 @@ pub fn initial_detector(
 /// classes, mode). No asset is needed: the backbone's weights are in the checkpoint.
 pub fn load_trained(path: &Path, device: &Device) -> Result<(Detector, DetectLog)> {
     let saved = checkpoint::read_as::<DetectLog>(path)?;
-    let log = saved.state.log;
+    let log = saved.state.log.clone();
     let mode: Mode = log.mode.parse().map_err(|_| {
         DetectError::Invalid(format!("{}: unknown mode '{}'", path.display(), log.mode))
     })?;
@@ -107,7 +111,7 @@ pub fn load_trained(path: &Path, device: &Device) -> Result<(Detector, DetectLog
     };
     let mut model = initial_detector(&config, log.classes.len(), false, device)?;
     set_mode(&mut model, mode)?;
-    checkpoint::load_model(&mut model, &saved.tensors)?;
+    saved.load_into(&mut model)?;
     Ok((model, log))
 }
 
@@ -239,6 +243,13 @@ impl DetectTrain {
         observer.start(total, self.position.step);
         let mut order: Option<(usize, Vec<usize>)> = None;
         while self.position.epoch < self.config.epochs {
+            if self
+                .runs
+                .iter()
+                .all(|r| r.log.iterations.iter().any(|i| !i.loss.is_finite()))
+            {
+                break; // every mode diverged: nothing left to train
+            }
             let Position { epoch, step, .. } = self.position;
             if self.options.stop_after.is_some_and(|s| step >= s) {
                 self.save_all()?;
@@ -270,7 +281,7 @@ impl DetectTrain {
                 .lr(self.config.optimizer.lr, step, total, epoch);
             for run in &mut self.runs {
                 if run.log.iterations.iter().any(|r| !r.loss.is_finite()) {
-                    continue; // diverged: stop updating, keep the record
+                    continue; // diverged: stopped before the bad step, record kept
                 }
                 let base = memory::allocated();
                 memory::reset_peak();
@@ -284,9 +295,13 @@ impl DetectTrain {
                     value(&parts.regression),
                     value(&parts.centerness),
                 );
-                let grads = GradientsParams::from_grads(parts.total.backward(), run.model());
-                let model = run.model.take().expect("model present between steps");
-                run.model = Some(run.optimizer.step(lr, model, grads));
+                // A non-finite loss stops the mode before its step: the model (and so every
+                // later checkpoint) keeps the last finite weights.
+                if loss.is_finite() {
+                    let grads = GradientsParams::from_grads(parts.total.backward(), run.model());
+                    let model = run.model.take().expect("model present between steps");
+                    run.model = Some(run.optimizer.step(lr, model, grads));
+                }
                 let record = DetectIteration {
                     step,
                     epoch,

@@ -17,6 +17,9 @@ pub struct IdxArray {
     pub data: Vec<u8>,
 }
 
+/// Largest decompressed IDX file accepted (Fashion-MNIST's largest is 47 MB).
+pub const MAX_IDX_BYTES: u64 = 1 << 30;
+
 /// Read an IDX file (gzip-compressed when its name ends in `.gz` or it starts with the gzip
 /// magic), checking the header against the file's length.
 pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray, ZooError> {
@@ -29,8 +32,14 @@ pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray, ZooError> {
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&raw[..])
+            .take(MAX_IDX_BYTES + 1)
             .read_to_end(&mut out)
             .map_err(|e| corrupt(format!("bad gzip stream: {e}")))?;
+        if out.len() as u64 > MAX_IDX_BYTES {
+            return Err(corrupt(format!(
+                "decompresses to more than {MAX_IDX_BYTES} bytes (a gzip bomb, not a dataset)"
+            )));
+        }
         out
     } else {
         raw

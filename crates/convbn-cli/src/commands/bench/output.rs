@@ -188,7 +188,7 @@ pub fn print(rows: &[Row], format: BenchFormat) -> Result<()> {
 pub fn save(rows: &[Row], dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let json = serde_json::to_string_pretty(rows)?;
-    convbn_zoo::assets::write_atomically(&dir.join("bench.json"), json.as_bytes())?;
+    convbn_zoo::files::write_atomically(&dir.join("bench.json"), json.as_bytes())?;
     let mut models: Vec<&str> = rows.iter().map(|r| r.model.as_str()).collect();
     models.dedup();
     for model in models {

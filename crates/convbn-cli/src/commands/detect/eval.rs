@@ -108,7 +108,7 @@ fn score_checkpoint(
             ("gt.json", serde_json::to_vec(&set.to_coco())?),
             ("dt.json", serde_json::to_vec(&to_detections(&predictions))?),
         ] {
-            convbn_zoo::assets::write_atomically(&dir.join(name), &json)?;
+            convbn_zoo::files::write_atomically(&dir.join(name), &json)?;
         }
     }
     let baseline = score(set, &grid_baseline(&split.train, set))?;

@@ -61,6 +61,15 @@ struct ImageResult {
 
 /// Run it.
 pub fn run(args: Args) -> Result<()> {
+    if !(0.0..=1.0).contains(&args.score_threshold) {
+        bail!(
+            "--score-threshold {} must be a number between 0 and 1",
+            args.score_threshold
+        );
+    }
+    if args.max_detections == 0 {
+        bail!("--max-detections must be at least 1");
+    }
     if args.images.is_empty() && args.from_test == 0 && args.from_train == 0 {
         bail!("give image files, or --from-test N / --from-train N for the checkpoint's data");
     }
@@ -101,6 +110,7 @@ pub fn run(args: Args) -> Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let mut results = Vec::new();
+    let mut outputs = crate::commands::names::UniqueNames::default();
     for (set, from_data) in &sets {
         if set.is_empty() {
             continue;
@@ -133,7 +143,7 @@ pub fn run(args: Args) -> Result<()> {
                         .map_or_else(|| name.clone(), |s| s.to_string_lossy().into_owned()),
                 )
             };
-            let drawn = args.out.join(format!("{stem}.png"));
+            let drawn = args.out.join(format!("{}.png", outputs.claim(&stem)));
             plot::boxes::draw(&source, found, &truth, &log.classes, &drawn)?;
             results.push(ImageResult {
                 image: name,
@@ -143,7 +153,7 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     let json = serde_json::to_vec_pretty(&results)?;
-    convbn_zoo::assets::write_atomically(&args.out.join("detections.json"), &json)?;
+    convbn_zoo::files::write_atomically(&args.out.join("detections.json"), &json)?;
     match args.format {
         Format::Json => println!("{}", String::from_utf8_lossy(&json)),
         Format::Table => {

@@ -4,17 +4,21 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use convbn::Mode;
 use convbn_detect::train::augment::Augment;
 use convbn_detect::train::baseline::grid_baseline;
 use convbn_detect::train::evaluate::score;
 use convbn_detect::train::log::DetectLog;
+use convbn_detect::train::trainer::initial_detector;
 use convbn_detect::train::{DetectConfig, DetectData, DetectTrain};
 use serde::Serialize;
 
+use crate::budget;
 use crate::commands::Format;
-use crate::commands::report::{ratio_cell, vs_eval, write};
+use crate::commands::report::{
+    claim_run_dir, earlier_logs, ratio_cell, vs_eval, with_earlier, write,
+};
 use crate::commands::train_args::{OptimArgs, RunArgs, parse_start};
 use crate::device::{Precision, training_device_at};
 use crate::plot;
@@ -285,11 +289,50 @@ struct SummaryFile<'a> {
     modes: &'a [ModeSummary],
 }
 
+/// Refuse a detection run that cannot fit in memory: the FPN and head's width first (by
+/// arithmetic, before anything is built), then a probe step of the whole detector at batch 1,
+/// scaled to the batch and size (see [`budget`]).
+fn check_memory(config: &DetectConfig, modes: usize, device: &burn::tensor::Device) -> Result<()> {
+    // FPN (lateral and output convs) and two head towers: about 12 3x3 convs of the width.
+    let head = budget::product(&[config.channels, config.channels, 9, 12, 4 * 4]);
+    budget::ensure_fits(
+        &format!("a detector with --channels {}", config.channels),
+        head.and_then(|h| h.checked_mul(modes as u64)),
+    )?;
+    let random = DetectConfig {
+        start: convbn_train::Start::Random,
+        ..config.clone()
+    };
+    let probe = budget::Probe::measure(
+        device,
+        || Ok(initial_detector(&random, 10, false, device)?),
+        |model, x| {
+            let total = model
+                .forward(x)?
+                .into_iter()
+                .map(|l| l.cls_logits.sum() + l.ltrb.sum() + l.centerness.sum())
+                .reduce(|a, b| a + b)
+                .expect("three levels");
+            let _grads = total.backward();
+            Ok(())
+        },
+    )?;
+    probe.ensure_training_fits(
+        &format!("detection training with --channels {}", config.channels),
+        modes,
+        config.batch_size,
+        config.size,
+    )
+}
+
 /// Run it.
 pub fn run(args: Args) -> Result<()> {
     let config = args.config()?;
     let options = args.run.options(&args.out);
+    let _lock = claim_run_dir(&args.out)?;
+    earlier_logs::<DetectLog>(&args.out, &args.mode, &config)?;
     let device = training_device_at(args.precision)?;
+    check_memory(&config, args.mode.len(), &device)?;
     let mut job = if args.run.resume {
         DetectTrain::resume(config.clone(), &args.mode, options, &device)?
     } else {
@@ -338,8 +381,8 @@ pub fn run(args: Args) -> Result<()> {
     let mut progress = DetectProgress::new(config.batch_size, args.mode.len());
     let result = job.run(&mut progress);
     progress.finish();
-    let logs = result?;
     let out = &args.out;
+    let logs = with_earlier(result?, earlier_logs(out, &args.mode, &config)?);
     let title = format!(
         "FCOS-{} on {:?} ({n_train} train / {n_test} test, {}x{}, batch {}, seed {})",
         config.backbone, args.data, config.size, config.size, config.batch_size, config.seed
@@ -391,8 +434,8 @@ pub fn run(args: Args) -> Result<()> {
             );
         }
     }
-    if rows.iter().any(|r| r.diverged_at.is_some()) {
-        bail!("a mode diverged (see the table); lower --lr");
-    }
-    Ok(())
+    crate::commands::report::refuse_divergence(
+        rows.iter().map(|r| (r.mode.as_str(), r.diverged_at)),
+        out,
+    )
 }
