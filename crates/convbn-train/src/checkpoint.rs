@@ -172,17 +172,19 @@ pub fn read_as<L: Log>(path: &Path) -> Result<Saved<L>, TrainError> {
         .metadata()
         .get(STATE)
         .ok_or_else(|| corrupt("no run state: not written by convbn's training".into()))?;
-    let value: serde_json::Value =
-        serde_json::from_str(json).map_err(|e| corrupt(e.to_string()))?;
-    let state: RunState<L> =
-        serde_json::from_value(value.clone()).map_err(|e| match kind_of(&value) {
+    // Parsed straight into the state: a detour through `serde_json::Value` rounds some
+    // logged f64 losses differently, and resumed runs must equal uninterrupted ones bit for bit.
+    let state: RunState<L> = serde_json::from_str(json).map_err(|e| {
+        let value = serde_json::from_str(json).unwrap_or(serde_json::Value::Null);
+        match kind_of(&value) {
             Some(kind) if !kind.contains(L::KIND) => TrainError::Checkpoint(format!(
                 "{} is {kind}, not a {} checkpoint",
                 path.display(),
                 L::KIND
             )),
             _ => corrupt(e.to_string()),
-        })?;
+        }
+    })?;
     Ok(Saved {
         path: path.to_path_buf(),
         file,
