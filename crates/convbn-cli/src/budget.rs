@@ -155,6 +155,31 @@ impl Probe {
     }
 }
 
+/// Refuse `what`, training `models` copies of the zoo architecture `arch` at `batch` x `side`
+/// x `side`, when it cannot fit (a probe step of the architecture, scaled; see [`Probe`]).
+pub fn ensure_zoo_training_fits(
+    what: &str,
+    arch: convbn_zoo::Architecture,
+    models: usize,
+    batch: usize,
+    side: usize,
+    device: &burn::tensor::Device,
+) -> Result<()> {
+    let probe = Probe::measure(
+        device,
+        || {
+            let model = convbn_zoo::Model::new(arch, 10, device);
+            convbn_train::trainer::materialize(&model);
+            Ok(model)
+        },
+        |model, x| {
+            let _grads = model.forward(x)?.sum().backward();
+            Ok(())
+        },
+    )?;
+    probe.ensure_training_fits(what, models, batch, side)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -225,6 +225,21 @@ fn sizes_no_machine_can_hold_are_refused_with_the_estimate() {
     refused(&["bench-block", "--size", "3000", "--steps", "1"], &needs);
     refused(
         &[
+            "bench",
+            "--models",
+            "mobilenet_v2",
+            "--batch",
+            "1",
+            "--size",
+            "100000",
+        ],
+        &[
+            "bench mobilenet_v2 at batch 1, 100000x100000",
+            "needs about",
+        ],
+    );
+    refused(
+        &[
             "bench-block",
             "--size",
             "4294967296",
@@ -265,10 +280,32 @@ fn sizes_no_machine_can_hold_are_refused_with_the_estimate() {
             &out,
         ],
         &[
+            "fine-tuning mobilenet_v2's images at 100000x100000",
+            "needs about",
+        ],
+    );
+    // The network alone (Fashion-MNIST is held at 28x28).
+    refused(
+        &[
+            "finetune",
+            "--weights",
+            "random",
+            "--size",
+            "100000",
+            "--out",
+            &out,
+        ],
+        &[
             "fine-tuning mobilenet_v2 at batch 32, 100000x100000",
             "needs about",
         ],
     );
+    // A batch larger than the data set is as large as the data set: no refusal.
+    let batch = "finetune --weights random --size 32 --batch-size 100000000000 --data";
+    let mut args: Vec<&str> = batch.split(' ').collect();
+    args.extend([data.as_str(), "--out", out.as_str()]);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
     for (option, needle) in [
         ("--size", "detection training"),
         ("--channels", "--channels 100000"),

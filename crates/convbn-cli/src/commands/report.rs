@@ -235,34 +235,41 @@ pub fn claim_run_dir(out: &Path) -> Result<DirLock> {
     Ok(lock)
 }
 
-/// Refuse a fine-tuning run whose model, batch and size cannot fit in memory (a probe step
-/// of the architecture at batch 1, scaled; see [`budget`]).
+/// Refuse a fine-tuning run whose model, batch, size and data cannot fit in memory: the
+/// images a batch really holds (no more than the training set), the network's probe step
+/// scaled to them, and a folder dataset held at the network's size.
 fn check_memory(
     config: &convbn_train::FinetuneConfig,
     modes: usize,
     device: &burn::tensor::Device,
 ) -> Result<()> {
-    if config.size <= budget::PROBE_SIDE {
-        return Ok(());
-    }
+    use convbn_train::DataSource;
+    // Images available: Fashion-MNIST's 60,000 (held at 28x28), or a folder's files (held
+    // at the network's size, one byte per value).
+    let (images, held) = match &config.data {
+        DataSource::FashionMnist => (60_000, Some(0)),
+        DataSource::Folder { train, test, .. } => {
+            let count = |dir: &std::path::Path| -> Result<usize> {
+                Ok(convbn_train::data::folder::scan(dir)?
+                    .iter()
+                    .map(|(_, files)| files.len())
+                    .sum())
+            };
+            let n = count(train)? + test.as_deref().map(count).transpose()?.unwrap_or(0);
+            (n, budget::product(&[n, 3, config.size, config.size]))
+        }
+    };
+    let images = config.train_limit.map_or(images, |l| l.min(images));
     let arch: convbn_zoo::Architecture = config.model.parse()?;
-    let probe = budget::Probe::measure(
-        device,
-        || {
-            let model = convbn_zoo::Model::new(arch, 10, device);
-            convbn_train::trainer::materialize(&model);
-            Ok(model)
-        },
-        |model, x| {
-            let _grads = model.forward(x)?.sum().backward();
-            Ok(())
-        },
-    )?;
-    probe.ensure_training_fits(
-        &format!("fine-tuning {}", config.model),
+    let what = format!("fine-tuning {}", config.model);
+    budget::ensure_fits(&format!("{what}'s images at {0}x{0}", config.size), held)?;
+    budget::ensure_zoo_training_fits(
+        &what,
+        arch,
         modes,
-        config.batch_size,
+        config.batch_size.min(images.max(1)),
         config.size,
+        device,
     )
 }
 

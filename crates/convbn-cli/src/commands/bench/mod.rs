@@ -102,6 +102,22 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     let modes = &args.modes;
+    // Times run every mode's model in one process: refuse sizes that cannot fit before any
+    // worker starts (a probe step per architecture, scaled to the largest batch and size).
+    let (batch, size) = (
+        args.batch.iter().copied().max().unwrap_or(1),
+        args.size.iter().copied().max().unwrap_or(1),
+    );
+    for &arch in &args.models {
+        crate::budget::ensure_zoo_training_fits(
+            &format!("bench {arch}"),
+            arch,
+            modes.len(),
+            batch,
+            size,
+            &training_device(),
+        )?;
+    }
     let steps_per_workload = (args.warmup + args.steps) as u64;
     let with_pt = |w: &Workload| python.is_some() && in_torchvision(w.arch);
     let total: u64 = workloads
