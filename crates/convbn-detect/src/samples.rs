@@ -243,6 +243,7 @@ pub fn from_voc(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::coco::{Annotation, Category, Image};
 
     #[test]
     fn file_names_must_stay_inside_the_images_folder() {
@@ -254,7 +255,6 @@ mod tests {
             assert!(err.contains("not a path inside"), "{bad}: {err}");
         }
     }
-    use crate::coco::{Annotation, Category, Image};
 
     fn dataset(dir: &Path) -> CocoDataset {
         std::fs::write(dir.join("a.png"), b"png").unwrap();

@@ -4,13 +4,13 @@
 //! file and renamed, so an interrupted write never replaces a good checkpoint.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use convbn::Mode;
 use convbn_zoo::checkpoint::{Checkpoint, SafetensorsFile};
-use convbn_zoo::load::{LoadOptions, Naming, load_file, to_checkpoint};
+use convbn_zoo::load::{LoadOptions, Naming, expected, load, to_checkpoint};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
@@ -102,31 +102,37 @@ pub fn save<M: Module, L: Serialize>(
 /// A checkpoint opened by its header: the run state is read, the tensors only when a model
 /// asks for them (bounded by that model's size).
 pub struct Saved<L = RunLog> {
-    /// The file.
-    pub path: PathBuf,
     file: SafetensorsFile,
     /// Run state.
     pub state: RunState<L>,
 }
 
 impl<L> Saved<L> {
+    /// The file.
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
+
     /// Load the saved tensors into `model` strictly (same architecture, classes and mode):
     /// each tensor's shape is checked before it is read, non-finite values are refused.
     pub fn load_into<M: Module>(&self, model: &mut M) -> Result<(), TrainError> {
-        load_file(model, &self.path, &Naming::burn(), LoadOptions::default())?;
+        let naming = Naming::burn();
+        let tensors = self.file.checkpoint(Some(&expected(model, &naming)))?;
+        load(model, &tensors, &naming, LoadOptions::default())?;
         Ok(())
     }
 
     /// The optimizer state (burnpack bytes), refused when larger than `limit` bytes.
     pub fn optimizer(&self, limit: usize) -> Result<Vec<u8>, TrainError> {
-        let len = self.file.byte_len(OPTIMIZER).ok_or_else(|| {
-            TrainError::Checkpoint(format!("{}: no optimizer state", self.path.display()))
-        })?;
+        let path = self.path().display();
+        let len = self
+            .file
+            .byte_len(OPTIMIZER)
+            .ok_or_else(|| TrainError::Checkpoint(format!("{path}: no optimizer state")))?;
         if len > limit {
             return Err(TrainError::Checkpoint(format!(
-                "{}: the optimizer state claims {len} bytes, more than a model of this size \
-                 can have ({limit})",
-                self.path.display()
+                "{path}: the optimizer state claims {len} bytes, more than a model of this size \
+                 can have ({limit})"
             )));
         }
         Ok(self.file.read_raw(OPTIMIZER)?)
@@ -134,7 +140,7 @@ impl<L> Saved<L> {
 
     /// Every float tensor of the file (for tools and tests; bounded only by the file).
     pub fn tensors(&self) -> Result<Checkpoint, TrainError> {
-        Ok(Checkpoint::from_safetensors(&self.path)?)
+        Ok(self.file.checkpoint(None)?)
     }
 }
 
@@ -172,8 +178,8 @@ pub fn read_as<L: Log>(path: &Path) -> Result<Saved<L>, TrainError> {
         .metadata()
         .get(STATE)
         .ok_or_else(|| corrupt("no run state: not written by convbn's training".into()))?;
-    // Parsed straight into the state: a detour through `serde_json::Value` rounds some
-    // logged f64 losses differently, and resumed runs must equal uninterrupted ones bit for bit.
+    // Logged f64 losses read back bit for bit (serde_json's `float_roundtrip` feature), so a
+    // resumed run equals the uninterrupted one. On failure, the config says what the file is.
     let state: RunState<L> = serde_json::from_str(json).map_err(|e| {
         let value = serde_json::from_str(json).unwrap_or(serde_json::Value::Null);
         match kind_of(&value) {
@@ -185,11 +191,7 @@ pub fn read_as<L: Log>(path: &Path) -> Result<Saved<L>, TrainError> {
             _ => corrupt(e.to_string()),
         }
     })?;
-    Ok(Saved {
-        path: path.to_path_buf(),
-        file,
-        state,
-    })
+    Ok(Saved { file, state })
 }
 
 /// The largest optimizer state a model of `model_bytes` bytes of parameters can have: AdamW
@@ -215,6 +217,8 @@ pub trait Log: Serialize + serde::de::DeserializeOwned {
     fn config(&self) -> &Self::Config;
     /// Whether the run ended (its summary is written).
     fn finished(&self) -> bool;
+    /// Whether a loss became NaN or infinite: the mode stopped training there.
+    fn diverged(&self) -> bool;
 }
 
 impl Log for RunLog {
@@ -228,6 +232,9 @@ impl Log for RunLog {
     }
     fn finished(&self) -> bool {
         self.summary.is_some()
+    }
+    fn diverged(&self) -> bool {
+        self.iterations.iter().any(|i| !i.loss.is_finite())
     }
 }
 

@@ -20,7 +20,7 @@ use convbn::{Mode, memory, set_mode};
 use convbn_zoo::pretrained::build;
 use convbn_zoo::{Architecture, Model};
 
-use crate::checkpoint::{self, Position};
+use crate::checkpoint::{self, Log, Position};
 use crate::config::{DataSource, FinetuneConfig};
 use crate::data::augment::{Jitter, Transform};
 use crate::data::{Split, fashion_mnist, folder};
@@ -213,11 +213,7 @@ impl Finetune {
         // The current epoch's shuffled order, drawn once per epoch.
         let mut order: Option<(usize, Vec<usize>)> = None;
         while self.position.epoch < self.config.epochs {
-            if self
-                .runs
-                .iter()
-                .all(|r| r.log.iterations.iter().any(|i| !i.loss.is_finite()))
-            {
+            if self.runs.iter().all(|r| r.log.diverged()) {
                 break; // every mode diverged: nothing left to train
             }
             let Position { epoch, step, .. } = self.position;
@@ -235,7 +231,7 @@ impl Finetune {
                 .schedule
                 .lr(self.config.optimizer.lr, step, total, epoch);
             for run in &mut self.runs {
-                if run.log.iterations.iter().any(|r| !r.loss.is_finite()) {
+                if run.log.diverged() {
                     continue; // diverged: stopped before the bad step, record kept
                 }
                 let base = memory::allocated();

@@ -55,29 +55,6 @@ impl Expected {
     }
 }
 
-/// Keeps the total bytes materialised under a budget.
-struct Budget {
-    left: usize,
-    total: usize,
-}
-
-impl Budget {
-    fn new(total: usize) -> Self {
-        Self { left: total, total }
-    }
-
-    fn take(&mut self, name: &str, bytes: usize) -> Result<(), String> {
-        self.left = self.left.checked_sub(bytes).ok_or_else(|| {
-            format!(
-                "tensor '{name}' would take the data read past {} bytes, more than the model \
-                 (or the file) can hold",
-                self.total
-            )
-        })?;
-        Ok(())
-    }
-}
-
 /// The most bytes reading a file of `file_len` bytes may materialise when no model bounds it:
 /// four times the file, plus 64 MiB.
 pub fn unchecked_budget(file_len: u64) -> usize {
@@ -86,17 +63,75 @@ pub fn unchecked_budget(file_len: u64) -> usize {
         .saturating_add(64 << 20)
 }
 
-/// The budget of reading `path`: the model's size when one is `expected`, else the file's.
-fn budget_for(path: &Path, expected: Option<&Expected>) -> Result<Budget, ZooError> {
-    Ok(Budget::new(match expected {
-        Some(e) => e.byte_budget(),
-        None => {
-            let len = std::fs::metadata(path)
-                .map_err(|e| ZooError::io(path, e))?
-                .len();
-            unchecked_budget(len)
+/// Builds a checkpoint tensor by tensor, for both file formats: float tensors the model wants
+/// (all of them without a model) are read within a byte budget, the others are listed.
+struct Collector<'a> {
+    path: &'a Path,
+    expected: Option<&'a Expected>,
+    /// Bytes that may still be read: the model's size ([`Expected::byte_budget`]), or
+    /// [`unchecked_budget`] of the file.
+    left: usize,
+    total: usize,
+    out: Checkpoint,
+}
+
+impl<'a> Collector<'a> {
+    fn new(path: &'a Path, file_len: u64, expected: Option<&'a Expected>) -> Self {
+        let total = expected.map_or(unchecked_budget(file_len), Expected::byte_budget);
+        Self {
+            path,
+            expected,
+            left: total,
+            total,
+            out: Checkpoint::default(),
         }
-    }))
+    }
+
+    fn corrupt(&self, why: String) -> ZooError {
+        ZooError::Corrupt {
+            path: self.path.display().to_string(),
+            why,
+        }
+    }
+
+    /// Offer tensor `name` of `shape`, stored as `float` (`None`: not a float type) in `bytes`
+    /// bytes: it is read with `read` only when wanted and within the budget.
+    fn offer(
+        &mut self,
+        name: String,
+        shape: Vec<usize>,
+        float: Option<Float>,
+        bytes: usize,
+        little_endian: bool,
+        read: impl FnOnce() -> Result<Vec<u8>, ZooError>,
+    ) -> Result<(), ZooError> {
+        let Some(float) = float else {
+            self.out.ignored.push(name);
+            return Ok(());
+        };
+        if self.expected.is_some_and(|e| !e.wants(&name, &shape)) {
+            self.out.unread.insert(name, shape);
+            return Ok(());
+        }
+        self.left = match self.left.checked_sub(bytes) {
+            Some(left) => left,
+            None => {
+                return Err(self.corrupt(format!(
+                    "tensor '{name}' would take the data read past {} bytes, more than the \
+                     model (or the file) can hold",
+                    self.total
+                )));
+            }
+        };
+        let values = decode(&read()?, float, little_endian);
+        self.out.tensors.insert(name, Entry { shape, values });
+        Ok(())
+    }
+
+    fn finish(mut self) -> Checkpoint {
+        self.out.ignored.sort();
+        self.out
+    }
 }
 
 /// Key prefixes a whole state dict may be nested under (`{"model": state_dict}` saved flat).
@@ -128,23 +163,25 @@ impl Checkpoint {
 
     fn read(path: &Path, expected: Option<&Expected>) -> Result<Self, ZooError> {
         let (head, len) = read_head(path)?;
-        match safetensors_kind(&head, len) {
-            Some(Ok(())) => Self::from_safetensors_file(path, expected),
-            Some(Err(why)) => Err(ZooError::Corrupt {
-                path: path.display().to_string(),
-                why,
-            }),
-            None => Self::from_pytorch_file(path, expected),
+        match safetensors_header(&head, len) {
+            Some(_) => SafetensorsFile::open(path)?.checkpoint(expected),
+            None => Self::from_pytorch_file(path, len, expected),
         }
     }
 
     /// Read a PyTorch `torch.save` file holding a state dict (or a dict with a
     /// `state_dict`/`model` entry).
     pub fn from_pytorch(path: impl AsRef<Path>) -> Result<Self, ZooError> {
-        Self::from_pytorch_file(path.as_ref(), None)
+        let path = path.as_ref();
+        let (_, len) = read_head(path)?;
+        Self::from_pytorch_file(path, len, None)
     }
 
-    fn from_pytorch_file(path: &Path, expected: Option<&Expected>) -> Result<Self, ZooError> {
+    fn from_pytorch_file(
+        path: &Path,
+        len: u64,
+        expected: Option<&Expected>,
+    ) -> Result<Self, ZooError> {
         let corrupt = |e: &dyn std::fmt::Display| ZooError::Corrupt {
             path: path.display().to_string(),
             why: e.to_string(),
@@ -156,71 +193,28 @@ impl Checkpoint {
                 .map_err(|e| corrupt(&e))?,
             None => reader,
         };
-        let mut budget = budget_for(path, expected)?;
-        let mut checkpoint = Checkpoint::default();
+        let mut collector = Collector::new(path, len, expected);
         let mut tensors: Vec<_> = reader.into_tensors().into_iter().collect();
         tensors.sort_by(|a, b| a.0.cmp(&b.0));
         for (name, tensor) in tensors {
             let float = match tensor.dtype() {
-                pytorch_reader::DType::F32 => Float::F32,
-                pytorch_reader::DType::F64 => Float::F64,
-                _ => {
-                    checkpoint.ignored.push(name);
-                    continue;
-                }
+                pytorch_reader::DType::F32 => Some(Float::F32),
+                pytorch_reader::DType::F64 => Some(Float::F64),
+                _ => None,
             };
-            let shape = tensor.shape().to_vec();
-            if expected.is_some_and(|e| !e.wants(&name, &shape)) {
-                checkpoint.unread.insert(name, shape);
-                continue;
-            }
-            budget
-                .take(&name, tensor.byte_len())
-                .map_err(|e| corrupt(&e))?;
-            let bytes = tensor.read().map_err(|e| corrupt(&e))?;
+            let (shape, bytes) = (tensor.shape().to_vec(), tensor.byte_len());
             // pytorch-reader hands back native-endian bytes.
-            let values = decode(&bytes, float, cfg!(target_endian = "little"));
-            checkpoint.tensors.insert(name, Entry { shape, values });
+            let native_le = cfg!(target_endian = "little");
+            collector.offer(name, shape, float, bytes, native_le, || {
+                tensor.read().map_err(|e| corrupt(&e))
+            })?;
         }
-        checkpoint.ignored.sort();
-        Ok(checkpoint)
+        Ok(collector.finish())
     }
 
     /// Read a `.safetensors` file (f32 and f64 tensors; others are ignored).
     pub fn from_safetensors(path: impl AsRef<Path>) -> Result<Self, ZooError> {
-        Self::from_safetensors_file(path.as_ref(), None)
-    }
-
-    fn from_safetensors_file(path: &Path, expected: Option<&Expected>) -> Result<Self, ZooError> {
-        let file = SafetensorsFile::open(path)?;
-        let corrupt = |why: String| ZooError::Corrupt {
-            path: path.display().to_string(),
-            why,
-        };
-        let prefix = nested_prefix(file.infos.keys().map(String::as_str));
-        let mut budget = budget_for(path, expected)?;
-        let mut checkpoint = Checkpoint::default();
-        for (stored, info) in &file.infos {
-            let name = match prefix {
-                Some(p) => stored[p.len() + 1..].to_string(),
-                None => stored.clone(),
-            };
-            let Some(float) = info.float else {
-                checkpoint.ignored.push(name);
-                continue;
-            };
-            if expected.is_some_and(|e| !e.wants(&name, &info.shape)) {
-                checkpoint.unread.insert(name, info.shape.clone());
-                continue;
-            }
-            budget.take(&name, info.bytes()).map_err(corrupt)?;
-            let bytes = file.read_raw(stored)?;
-            let values = decode(&bytes, float, true);
-            let shape = info.shape.clone();
-            checkpoint.tensors.insert(name, Entry { shape, values });
-        }
-        checkpoint.ignored.sort();
-        Ok(checkpoint)
+        SafetensorsFile::open(path.as_ref())?.checkpoint(None)
     }
 
     /// Parse `.safetensors` bytes (f32 and f64 tensors; others are listed in `ignored`).
@@ -343,10 +337,10 @@ fn read_head(path: &Path) -> Result<(Vec<u8>, u64), ZooError> {
 /// The largest header a safetensors file may have (the format's own limit).
 const MAX_SAFETENSORS_HEADER: u64 = 100_000_000;
 
-/// Whether a file of `len` bytes starting with `head` is a safetensors file: `None` when it is
-/// not, `Some(Err)` when it is one with a malformed start. A safetensors file starts with a
-/// little-endian u64 header length and a JSON object that must begin with `{`.
-fn safetensors_kind(head: &[u8], len: u64) -> Option<Result<(), String>> {
+/// The header length of a safetensors file of `len` bytes starting with `head`: `None` when
+/// it is not one, `Some(Err)` when it is one with a malformed start. A safetensors file starts
+/// with a little-endian u64 header length and a JSON object that must begin with `{`.
+fn safetensors_header(head: &[u8], len: u64) -> Option<Result<u64, String>> {
     let n = u64::from_le_bytes(head.get(..8)?.try_into().ok()?);
     // A JSON object after the length (no zip, tar or pickle file has `{` there).
     let first = head.get(8..)?.iter().find(|b| !b.is_ascii_whitespace())?;
@@ -357,12 +351,12 @@ fn safetensors_kind(head: &[u8], len: u64) -> Option<Result<(), String>> {
         if n == 0 || n > MAX_SAFETENSORS_HEADER || n.saturating_add(8) > len {
             Err(format!(
                 "a safetensors header of {n} bytes in a {len}-byte file (truncated, or not a \
-             safetensors file)"
+                 safetensors file)"
             ))
         } else if head[8] != b'{' {
             Err("a safetensors header must start with '{', this one starts with white space".into())
         } else {
-            Ok(())
+            Ok(n)
         },
     )
 }
@@ -371,6 +365,8 @@ fn safetensors_kind(head: &[u8], len: u64) -> Option<Result<(), String>> {
 /// file costs what is read of it, and every declared size is checked against the file.
 pub struct SafetensorsFile {
     path: std::path::PathBuf,
+    file: std::fs::File,
+    len: u64,
     data_start: u64,
     infos: BTreeMap<String, TensorInfo>,
     metadata: std::collections::HashMap<String, String>,
@@ -407,28 +403,17 @@ impl SafetensorsFile {
             why,
         };
         let (head, len) = read_head(path)?;
-        if let Some(Err(why)) = safetensors_kind(&head, len) {
-            return Err(corrupt(why));
-        }
-        let n = head
-            .get(..8)
-            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
-            .ok_or_else(|| corrupt(format!("{len} bytes: too short for a safetensors file")))?;
-        if n > MAX_SAFETENSORS_HEADER || n.saturating_add(8) > len {
-            return Err(corrupt(format!(
-                "its header claims {n} bytes, but the file has {len} (truncated, or not a \
-                 safetensors file)"
-            )));
-        }
+        let n = safetensors_header(&head, len)
+            .unwrap_or_else(|| {
+                Err("not a safetensors file (no JSON header after the length)".into())
+            })
+            .map_err(corrupt)?;
         let mut file = std::fs::File::open(path).map_err(|e| ZooError::io(path, e))?;
         let mut header = vec![0u8; n as usize + 8];
         file.read_exact(&mut header)
             .map_err(|e| ZooError::io(path, e))?;
         let header = std::str::from_utf8(&header[8..])
             .map_err(|e| corrupt(format!("header is not UTF-8: {e}")))?;
-        if !header.starts_with('{') {
-            return Err(corrupt("a safetensors header must start with '{'".into()));
-        }
         let mut raw: BTreeMap<String, serde_json::Value> = serde_json::from_str(header)
             .map_err(|e| corrupt(format!("header is not a JSON object: {e}")))?;
         let metadata = match raw.remove("__metadata__") {
@@ -480,10 +465,35 @@ impl SafetensorsFile {
         }
         Ok(Self {
             path: path.to_path_buf(),
+            file,
+            len,
             data_start: 8 + n,
             infos,
             metadata,
         })
+    }
+
+    /// The float tensors of the file as a checkpoint: with `expected`, only those a model
+    /// asks for at its shapes (see [`Checkpoint::open_for`]); without, all of them within
+    /// [`unchecked_budget`]. Keys nested under `model.`/`state_dict.` are unwrapped.
+    pub fn checkpoint(&self, expected: Option<&Expected>) -> Result<Checkpoint, ZooError> {
+        let prefix = nested_prefix(self.infos.keys().map(String::as_str));
+        let mut collector = Collector::new(&self.path, self.len, expected);
+        for (stored, info) in &self.infos {
+            let name = match prefix {
+                Some(p) => stored[p.len() + 1..].to_string(),
+                None => stored.clone(),
+            };
+            collector.offer(
+                name,
+                info.shape.clone(),
+                info.float,
+                info.bytes(),
+                true,
+                || self.read_raw(stored),
+            )?;
+        }
+        Ok(collector.finish())
     }
 
     /// The header's string metadata.
@@ -491,9 +501,9 @@ impl SafetensorsFile {
         &self.metadata
     }
 
-    /// The tensors' names.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.infos.keys().map(String::as_str)
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// The byte size of tensor `name`, if the file has it.
@@ -509,7 +519,8 @@ impl SafetensorsFile {
             why: format!("no tensor '{name}'"),
         })?;
         let io = |e| ZooError::io(&self.path, e);
-        let mut file = std::fs::File::open(&self.path).map_err(io)?;
+        // `&File` reads and seeks: one open file serves every tensor.
+        let mut file = &self.file;
         file.seek(SeekFrom::Start(self.data_start + info.start))
             .map_err(io)?;
         let mut bytes = Vec::new();

@@ -190,13 +190,7 @@ pub fn run(args: Args) -> Result<()> {
              eval, tune or deploy (frozen statistics)"
         );
     }
-    let mut seen = Vec::new();
-    for m in &args.mode {
-        if seen.contains(m) {
-            bail!("mode {m} is listed twice in --mode");
-        }
-        seen.push(*m);
-    }
+    crate::commands::distinct_modes(&args.mode, "--mode")?;
     let files = expand(&args.images)?;
     let device = training_device_at(args.precision)?;
     let plain = device.clone().inner();

@@ -1,7 +1,7 @@
 //! `convbn compare-modes`: the same fine-tuning run (same seed, same batches) in several
 //! modes in lock-step, one iteration of each in turn, with one table and one chart.
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use convbn::Mode;
 
 use crate::commands::Format;
@@ -23,12 +23,6 @@ pub struct Args {
 
 /// Run it.
 pub fn run(args: Args) -> Result<()> {
-    let mut seen = Vec::new();
-    for m in &args.modes {
-        if seen.contains(m) {
-            bail!("mode {m} is listed twice in --modes");
-        }
-        seen.push(*m);
-    }
+    crate::commands::distinct_modes(&args.modes, "--modes")?;
     train_and_report(&args.train, &args.modes, args.format)
 }

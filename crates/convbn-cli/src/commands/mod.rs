@@ -15,6 +15,16 @@ pub mod report;
 pub mod stability;
 pub mod train_args;
 
+/// Refuse a list of modes (`flag`'s value) that names a mode twice.
+pub fn distinct_modes(modes: &[convbn::Mode], flag: &str) -> anyhow::Result<()> {
+    for (i, m) in modes.iter().enumerate() {
+        if modes[..i].contains(m) {
+            anyhow::bail!("mode {m} is listed twice in {flag}");
+        }
+    }
+    Ok(())
+}
+
 /// Output format shared by the commands.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {

@@ -116,7 +116,8 @@ pub fn train_and_report(args: &TrainArgs, modes: &[Mode], format: Format) -> Res
     let config = args.config()?;
     let options = args.options();
     let _lock = claim_run_dir(&args.out)?;
-    earlier_logs::<RunLog>(&args.out, modes, &config)?;
+    // Read now, to refuse a mixed directory before any work; the lock keeps them as they are.
+    let earlier = earlier_logs::<RunLog>(&args.out, modes, &config)?;
     let device = training_device();
     check_memory(&config, modes.len(), &device)?;
     let mut job = if args.run.resume {
@@ -149,7 +150,7 @@ pub fn train_and_report(args: &TrainArgs, modes: &[Mode], format: Format) -> Res
     let result = job.run(&mut progress);
     progress.finish();
     let out = &args.out;
-    let logs = with_earlier(result?, earlier_logs(out, modes, &config)?);
+    let logs = with_earlier(result?, earlier);
     let title = format!(
         "{} on {} ({n_train} train / {n_test} test, {}x{}, batch {}, seed {})",
         config.model,

@@ -44,6 +44,9 @@ impl Log for DetectLog {
     fn finished(&self) -> bool {
         self.summary.is_some()
     }
+    fn diverged(&self) -> bool {
+        self.iterations.iter().any(|i| !i.loss.is_finite())
+    }
 }
 
 /// One mode's detector, optimizer and log.
@@ -243,11 +246,7 @@ impl DetectTrain {
         observer.start(total, self.position.step);
         let mut order: Option<(usize, Vec<usize>)> = None;
         while self.position.epoch < self.config.epochs {
-            if self
-                .runs
-                .iter()
-                .all(|r| r.log.iterations.iter().any(|i| !i.loss.is_finite()))
-            {
+            if self.runs.iter().all(|r| r.log.diverged()) {
                 break; // every mode diverged: nothing left to train
             }
             let Position { epoch, step, .. } = self.position;
@@ -280,7 +279,7 @@ impl DetectTrain {
                 .schedule
                 .lr(self.config.optimizer.lr, step, total, epoch);
             for run in &mut self.runs {
-                if run.log.iterations.iter().any(|r| !r.loss.is_finite()) {
+                if run.log.diverged() {
                     continue; // diverged: stopped before the bad step, record kept
                 }
                 let base = memory::allocated();

@@ -330,7 +330,8 @@ pub fn run(args: Args) -> Result<()> {
     let config = args.config()?;
     let options = args.run.options(&args.out);
     let _lock = claim_run_dir(&args.out)?;
-    earlier_logs::<DetectLog>(&args.out, &args.mode, &config)?;
+    // Read now, to refuse a mixed directory before any work; the lock keeps them as they are.
+    let earlier = earlier_logs::<DetectLog>(&args.out, &args.mode, &config)?;
     let device = training_device_at(args.precision)?;
     check_memory(&config, args.mode.len(), &device)?;
     let mut job = if args.run.resume {
@@ -382,7 +383,7 @@ pub fn run(args: Args) -> Result<()> {
     let result = job.run(&mut progress);
     progress.finish();
     let out = &args.out;
-    let logs = with_earlier(result?, earlier_logs(out, &args.mode, &config)?);
+    let logs = with_earlier(result?, earlier);
     let title = format!(
         "FCOS-{} on {:?} ({n_train} train / {n_test} test, {}x{}, batch {}, seed {})",
         config.backbone, args.data, config.size, config.size, config.batch_size, config.seed
