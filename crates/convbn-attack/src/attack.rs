@@ -7,11 +7,9 @@
 //! step of `alpha` along the norm's steepest direction, projection onto the `eps`-ball around
 //! the clean image and clipping to `[0, 1]`.
 
-use std::time::Instant;
-
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use convbn::memory;
+use convbn::measure::Meter;
 use convbn_zoo::Model;
 use serde::{Deserialize, Serialize};
 
@@ -93,7 +91,7 @@ impl AttackConfig {
 
 /// Cost of one attack step.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct StepCost {
+pub struct AttackStepCost {
     /// Wall-clock milliseconds of forward, backward and update.
     pub ms: f64,
     /// Peak heap above the pre-step level (counting allocator; 0 without it).
@@ -112,7 +110,7 @@ pub struct Outcome {
     /// to f64 (so that f64 runs can be compared below f32 rounding).
     pub first_gradient: Vec<f64>,
     /// Per-step costs.
-    pub steps: Vec<StepCost>,
+    pub steps: Vec<AttackStepCost>,
 }
 
 /// Attack the plain-device image `clean` (`[1, 3, H, W]`, values in `[0, 1]`) through
@@ -146,9 +144,7 @@ pub fn attack(
     let mut costs = Vec::with_capacity(steps);
     let mut first_gradient = Vec::new();
     for k in 0..steps {
-        let base = memory::allocated();
-        memory::reset_peak();
-        let start = Instant::now();
+        let meter = Meter::start();
         let xg = Tensor::<4>::from_inner(x.clone()).require_grad();
         let logits = model.forward(convbn_zoo::image::normalize(xg.clone(), mean, std))?;
         let loss = loss_fn.forward(logits, y.clone());
@@ -168,9 +164,9 @@ pub fn attack(
         }
         let step = config.norm.direction(g) * if ascend { size } else { -size };
         x = config.norm.project(x + step, clean, config.eps);
-        costs.push(StepCost {
-            ms: start.elapsed().as_secs_f64() * 1e3,
-            peak_bytes: memory::peak().saturating_sub(base),
+        costs.push(AttackStepCost {
+            ms: meter.elapsed_ms(),
+            peak_bytes: meter.peak_bytes(),
             loss: loss_value,
         });
     }

@@ -2,8 +2,7 @@
 //! line is printed now and then instead).
 
 use convbn::Mode;
-use convbn_detect::train::log::{DetectEvaluation, DetectIteration};
-use convbn_detect::train::observer::DetectObserver;
+use convbn_detect::train::log::{DetectEvaluation, DetectIteration, DetectLog};
 use convbn_train::log::{EpochRecord, IterationRecord};
 use convbn_train::observer::Observer;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -169,12 +168,12 @@ impl DetectProgress {
     }
 }
 
-impl DetectObserver for DetectProgress {
+impl Observer<DetectLog> for DetectProgress {
     fn start(&mut self, total: usize, done: usize) {
         self.bar.start(total, done);
     }
 
-    fn step(&mut self, mode: Mode, r: &DetectIteration) {
+    fn step(&mut self, mode: Mode, r: &DetectIteration, _steps_per_epoch: usize) {
         let status = format!(
             "loss {:.3} (cls {:.3} box {:.3} ctr {:.3}) {:.1} img/s {:.0} MB",
             r.loss,

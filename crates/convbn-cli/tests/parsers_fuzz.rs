@@ -246,7 +246,7 @@ fn run_checkpoints_of_finetune() {
         position: Position::default(),
         param_ids: Default::default(),
         log: RunLog {
-            mode: "tune".into(),
+            mode: convbn::Mode::Tune,
             config,
             iterations: Vec::new(),
             epochs: Vec::new(),

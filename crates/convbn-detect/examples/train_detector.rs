@@ -4,8 +4,8 @@
 
 use convbn::Mode;
 use convbn_detect::train::augment::Augment;
-use convbn_detect::train::log::{DetectEvaluation, DetectIteration};
-use convbn_detect::train::observer::DetectObserver;
+use convbn_detect::train::log::{DetectEvaluation, DetectIteration, DetectLog};
+use convbn_detect::train::observer::Observer;
 use convbn_detect::train::{DetectConfig, DetectData, DetectTrain};
 use convbn_train::{OptimizerConfig, OptimizerKind, RunOptions, Schedule, Start};
 
@@ -16,8 +16,8 @@ static ALLOC: convbn::memory::CountingAlloc = convbn::memory::CountingAlloc;
 /// Prints every 10th iteration and each evaluation.
 struct Print;
 
-impl DetectObserver for Print {
-    fn step(&mut self, mode: Mode, r: &DetectIteration) {
+impl Observer<DetectLog> for Print {
+    fn step(&mut self, mode: Mode, r: &DetectIteration, _steps_per_epoch: usize) {
         if r.step.is_multiple_of(10) {
             println!(
                 "{mode} iteration {}: loss {:.3} ({:.0} ms)",

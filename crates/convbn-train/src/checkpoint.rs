@@ -205,27 +205,44 @@ pub fn parameter_bytes<M: Module>(model: &M) -> usize {
     model.num_params().saturating_mul(4)
 }
 
-/// A run log that checkpoints carry: it knows its mode and the config that made it.
+/// A run log that checkpoints carry: it knows its mode and the config that made it, and
+/// collects a run's iteration and evaluation records.
 pub trait Log: Serialize + serde::de::DeserializeOwned {
     /// What kind of run writes it, for messages ("fine-tuning").
     const KIND: &'static str;
     /// The run's configuration type.
     type Config: PartialEq + Serialize;
-    /// The mode's name (`"tune"`, ...).
-    fn mode(&self) -> &str;
+    /// One iteration's record.
+    type Iteration;
+    /// One evaluation's record (after an epoch).
+    type Evaluation;
+    /// The run's mode.
+    fn mode(&self) -> Mode;
     /// The run's configuration.
     fn config(&self) -> &Self::Config;
     /// Whether the run ended (its summary is written).
     fn finished(&self) -> bool;
     /// Whether a loss became NaN or infinite: the mode stopped training there.
     fn diverged(&self) -> bool;
+    /// Add an iteration.
+    fn push_iteration(&mut self, record: Self::Iteration);
+    /// Add an evaluation.
+    fn push_evaluation(&mut self, record: Self::Evaluation);
+    /// Write the summary of the records so far (`finished`), or clear it.
+    fn set_summary(&mut self, finished: bool);
+    /// What the iterations so far cost.
+    fn costs(&self) -> crate::log::Costs;
+    /// Training images per iteration.
+    fn batch_size(&self) -> usize;
 }
 
 impl Log for RunLog {
     const KIND: &'static str = "fine-tuning";
     type Config = crate::FinetuneConfig;
-    fn mode(&self) -> &str {
-        &self.mode
+    type Iteration = crate::log::IterationRecord;
+    type Evaluation = crate::log::EpochRecord;
+    fn mode(&self) -> Mode {
+        self.mode
     }
     fn config(&self) -> &Self::Config {
         &self.config
@@ -235,6 +252,21 @@ impl Log for RunLog {
     }
     fn diverged(&self) -> bool {
         self.iterations.iter().any(|i| !i.loss.is_finite())
+    }
+    fn push_iteration(&mut self, record: Self::Iteration) {
+        self.iterations.push(record);
+    }
+    fn push_evaluation(&mut self, record: Self::Evaluation) {
+        self.epochs.push(record);
+    }
+    fn set_summary(&mut self, finished: bool) {
+        self.summary = finished.then(|| self.summarize());
+    }
+    fn costs(&self) -> crate::log::Costs {
+        crate::log::Costs::of(&self.iterations)
+    }
+    fn batch_size(&self) -> usize {
+        self.config.batch_size
     }
 }
 
@@ -316,7 +348,7 @@ pub fn resume<M: Module, L: Log>(
             serde_json::to_string(saved.state.log.config()).unwrap_or_default()
         )));
     }
-    if saved.state.log.mode() != mode.to_string() {
+    if saved.state.log.mode() != mode {
         return Err(TrainError::Checkpoint(format!(
             "{} holds a {} run, not {mode}",
             path.display(),

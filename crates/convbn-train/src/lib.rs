@@ -26,6 +26,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod data;
 mod error;
+pub mod lockstep;
 pub mod log;
 pub mod observer;
 pub mod optimizer;
@@ -36,6 +37,7 @@ pub mod trainer;
 
 pub use config::{DataSource, FinetuneConfig, Start};
 pub use error::TrainError;
+pub use lockstep::{Lockstep, RunOptions, Task};
 pub use optimizer::{OptimizerConfig, OptimizerKind};
 pub use schedule::Schedule;
-pub use trainer::{Finetune, RunOptions};
+pub use trainer::Finetune;

@@ -2,6 +2,7 @@
 //! summary. Written next to the run's checkpoint and carried inside it, so a resumed run's log
 //! is the uninterrupted run's log.
 
+use convbn::Mode;
 use serde::{Deserialize, Serialize};
 
 use crate::FinetuneConfig;
@@ -78,9 +79,27 @@ pub struct Costs {
     pub diverged_at: Option<usize>,
 }
 
+/// An iteration record, as [`Costs`] reads it.
+pub trait Costed {
+    /// `(step, loss, ms, step_peak_bytes, peak_bytes)`.
+    fn cost(&self) -> (usize, f64, f64, usize, usize);
+}
+
+impl Costed for IterationRecord {
+    fn cost(&self) -> (usize, f64, f64, usize, usize) {
+        (
+            self.step,
+            self.loss,
+            self.ms,
+            self.step_peak_bytes,
+            self.peak_bytes,
+        )
+    }
+}
+
 impl Costs {
-    /// The costs of iterations given as `(step, loss, ms, step_peak_bytes, peak_bytes)`.
-    pub fn of(iterations: impl Iterator<Item = (usize, f64, f64, usize, usize)>) -> Self {
+    /// The costs of `iterations`.
+    pub fn of<R: Costed>(iterations: &[R]) -> Self {
         let (mut ms, mut c) = (
             Vec::new(),
             Self {
@@ -90,7 +109,7 @@ impl Costs {
                 diverged_at: None,
             },
         );
-        for (step, loss, t, step_peak, peak) in iterations {
+        for (step, loss, t, step_peak, peak) in iterations.iter().map(Costed::cost) {
             ms.push(t);
             c.max_step_peak_bytes = c.max_step_peak_bytes.max(step_peak);
             c.max_peak_bytes = c.max_peak_bytes.max(peak);
@@ -118,7 +137,7 @@ impl Costs {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunLog {
     /// ConvBN mode of the run.
-    pub mode: String,
+    pub mode: Mode,
     /// The run's configuration.
     pub config: FinetuneConfig,
     /// Every iteration so far.
@@ -132,11 +151,7 @@ pub struct RunLog {
 impl RunLog {
     /// The summary of the iterations and epochs so far.
     pub fn summarize(&self) -> RunSummary {
-        let c = Costs::of(
-            self.iterations
-                .iter()
-                .map(|r| (r.step, r.loss, r.ms, r.step_peak_bytes, r.peak_bytes)),
-        );
+        let c = Costs::of(&self.iterations);
         RunSummary {
             final_test_accuracy: self.epochs.last().map_or(0.0, |e| e.test_accuracy),
             iterations: self.iterations.len(),

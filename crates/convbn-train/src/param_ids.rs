@@ -7,11 +7,12 @@ use std::collections::BTreeMap;
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::tensor::Tensor;
+use convbn::ModulePath;
 
 /// Every float parameter's id, by its dotted module path.
 pub fn collect<M: Module>(model: &M) -> BTreeMap<String, u64> {
-    let mut v = Collect {
-        path: Vec::new(),
+    let mut v = IdCollector {
+        path: ModulePath::new(),
         ids: BTreeMap::new(),
     };
     model.visit(&mut v);
@@ -22,7 +23,7 @@ pub fn collect<M: Module>(model: &M) -> BTreeMap<String, u64> {
 /// matched no parameter (empty when the model has the checkpoint's structure).
 pub fn restore<M: Module>(model: M, ids: &BTreeMap<String, u64>) -> (M, Vec<String>) {
     let mut m = Restore {
-        path: Vec::new(),
+        path: ModulePath::new(),
         ids,
         used: Vec::new(),
     };
@@ -35,42 +36,42 @@ pub fn restore<M: Module>(model: M, ids: &BTreeMap<String, u64>) -> (M, Vec<Stri
     (model, unused)
 }
 
-struct Collect {
-    path: Vec<String>,
+struct IdCollector {
+    path: ModulePath,
     ids: BTreeMap<String, u64>,
 }
 
-impl ModuleVisitor for Collect {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
+impl ModuleVisitor for IdCollector {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.enter(name, container_type);
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
+        self.path.exit();
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.ids.insert(self.path.join("."), param.id.val());
+        self.ids.insert(self.path.full(), param.id.val());
     }
 }
 
 struct Restore<'a> {
-    path: Vec<String>,
+    path: ModulePath,
     ids: &'a BTreeMap<String, u64>,
     used: Vec<String>,
 }
 
 impl ModuleMapper for Restore<'_> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.enter(name, container_type);
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
+        self.path.exit();
     }
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let path = self.path.join(".");
+        let path = self.path.full();
         let Some(&id) = self.ids.get(&path) else {
             return param;
         };

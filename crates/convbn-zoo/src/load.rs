@@ -4,14 +4,15 @@
 //! Parameters are addressed by their burn path (`layer1.0.conv1.gamma`). A [`Naming`] turns
 //! burn paths into checkpoint keys: [`Naming::burn`] is the identity (our own files), each
 //! architecture provides the torchvision one. ConvBN blocks are recognised through
-//! [`convbn::CONTAINER`]: their `weight`/`bias` live under the conv prefix and
-//! `gamma`/`beta`/`running_mean`/`running_var` under the BN prefix (`weight`/`bias`/...).
+//! [`ModulePath::block_field`]: their conv fields live under the conv prefix and their BN
+//! fields under the BN prefix, with PyTorch's names (`weight`/`bias`/`running_mean`/...).
 //! burn's `Linear` stores `[in, out]`; PyTorch stores `[out, in]`: weights are transposed.
 
 use std::collections::BTreeSet;
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::{Tensor, TensorData};
+use convbn::{BlockField, ModulePath};
 
 use crate::checkpoint::{Checkpoint, Entry, Expected};
 use crate::{LoadReport, ZooError};
@@ -46,26 +47,21 @@ impl Naming {
     }
 
     /// The checkpoint key of a parameter, and whether it must be transposed.
-    fn key(&self, path: &[(String, String)]) -> (String, bool) {
-        let names: Vec<&str> = path
-            .iter()
-            .filter(|(_, container)| !container.starts_with("Enum:"))
-            .map(|(n, _)| n.as_str())
-            .collect();
-        let (field, parent) = names.split_last().map_or(("", &[][..]), |(f, p)| (*f, p));
-        let parent = parent.join(".");
-        let container = path.last().map_or("", |(_, c)| c.as_str());
-        if let (true, Some(block)) = (container == convbn::CONTAINER, self.block) {
+    fn key(&self, path: &ModulePath) -> (String, bool) {
+        let (parent, field) = path.split_field();
+        if let (Some(block_field), Some(block)) = (path.block_field(), self.block) {
             let (conv, bn) = block(&parent);
-            let key = match field {
-                "weight" | "bias" => format!("{conv}.{field}"),
-                "gamma" => format!("{bn}.weight"),
-                "beta" => format!("{bn}.bias"),
-                other => format!("{bn}.{other}"),
-            };
-            return (key, false);
+            return (
+                format!(
+                    "{}.{}",
+                    if block_field.is_conv() { conv } else { bn },
+                    torch_name(block_field)
+                ),
+                false,
+            );
         }
-        let transpose = self.transpose_linear && container == "Struct:Linear" && field == "weight";
+        let transpose =
+            self.transpose_linear && path.container() == Some("Struct:Linear") && field == "weight";
         let prefix = (self.module)(&parent);
         let key = if prefix.is_empty() {
             field.to_string()
@@ -73,6 +69,16 @@ impl Naming {
             format!("{prefix}.{field}")
         };
         (key, transpose)
+    }
+}
+
+/// PyTorch's name of a block field in its `Conv`/`BatchNorm` module (BN's `gamma` is its
+/// `weight`, `beta` its `bias`).
+fn torch_name(field: BlockField) -> &'static str {
+    match field {
+        BlockField::Gamma => BlockField::Weight.name(),
+        BlockField::Beta => BlockField::Bias.name(),
+        other => other.name(),
     }
 }
 
@@ -96,7 +102,7 @@ pub fn load<M: Module>(
     let mut mapper = Loader {
         naming,
         checkpoint,
-        path: Vec::new(),
+        path: ModulePath::new(),
         used: BTreeSet::new(),
         report: LoadReport::default(),
     };
@@ -111,10 +117,9 @@ pub fn load<M: Module>(
         .filter(|k| !used.contains(*k))
         .cloned()
         .collect();
-    report.invalid_statistics = convbn::blocks(&loaded)
-        .iter()
-        .zip(statistics_problems(&loaded))
-        .filter_map(|(b, p)| p.map(|p| format!("{}: {p}", b.path)))
+    report.invalid_statistics = convbn::invalid_statistics(&loaded)
+        .into_iter()
+        .map(|(path, problem)| format!("{path}: {problem}"))
         .collect();
     let fatal = !report.mismatched.is_empty()
         || !report.invalid_statistics.is_empty()
@@ -165,18 +170,17 @@ trait KeyedVisit {
 /// The one path tracker of the walks over a model's parameters by checkpoint key.
 struct Keyed<'a, V> {
     naming: &'a Naming,
-    path: Vec<(String, String)>,
+    path: ModulePath,
     inner: V,
 }
 
 impl<V: KeyedVisit> ModuleVisitor for Keyed<'_, V> {
     fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path
-            .push((name.to_string(), container_type.to_string()));
+        self.path.enter(name, container_type);
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
+        self.path.exit();
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
@@ -189,7 +193,7 @@ impl<V: KeyedVisit> ModuleVisitor for Keyed<'_, V> {
 fn walk_keys<M: Module, V: KeyedVisit>(model: &M, naming: &Naming, inner: V) -> V {
     let mut walk = Keyed {
         naming,
-        path: Vec::new(),
+        path: ModulePath::new(),
         inner,
     };
     model.visit(&mut walk);
@@ -218,60 +222,12 @@ pub fn load_safetensors<M: Module>(
     load_file(model, path, &Naming::burn(), LoadOptions::default()).map(|_| ())
 }
 
-fn statistics_problems<M: Module>(model: &M) -> Vec<Option<String>> {
-    struct Stats {
-        path: Vec<String>,
-        mean: Option<Tensor<1>>,
-        out: Vec<Option<String>>,
-    }
-    impl ModuleVisitor for Stats {
-        fn enter_module(&mut self, name: &str, _container: &str) {
-            self.path.push(name.to_string());
-        }
-        fn exit_module(&mut self, _name: &str, _container: &str) {
-            self.path.pop();
-        }
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let n = param.val().shape().num_elements();
-            match self.path.last().map(String::as_str) {
-                Some("running_mean") => self.mean = Some(param.val().reshape([n])),
-                Some("running_var") => {
-                    let mean = self
-                        .mean
-                        .take()
-                        .unwrap_or_else(|| param.val().reshape([n]).zeros_like());
-                    self.out
-                        .push(convbn::statistics_problem(&mean, &param.val().reshape([n])));
-                }
-                _ => {}
-            }
-        }
-    }
-    let mut v = Stats {
-        path: Vec::new(),
-        mean: None,
-        out: Vec::new(),
-    };
-    model.visit(&mut v);
-    v.out
-}
-
 struct Loader<'a> {
     naming: &'a Naming,
     checkpoint: &'a Checkpoint,
-    path: Vec<(String, String)>,
+    path: ModulePath,
     used: BTreeSet<String>,
     report: LoadReport,
-}
-
-impl Loader<'_> {
-    fn burn_key(&self) -> String {
-        self.path
-            .iter()
-            .map(|(n, _)| n.as_str())
-            .collect::<Vec<_>>()
-            .join(".")
-    }
 }
 
 /// `[out, in]` row-major values to `[in, out]`.
@@ -291,17 +247,16 @@ fn transposed(entry: &Entry) -> Entry {
 
 impl ModuleMapper for Loader<'_> {
     fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path
-            .push((name.to_string(), container_type.to_string()));
+        self.path.enter(name, container_type);
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
+        self.path.exit();
     }
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let (key, transpose) = self.naming.key(&self.path);
-        let burn_key = self.burn_key();
+        let burn_key = self.path.full();
         let current_shape = param.shape().to_vec();
         let Some(entry) = self.checkpoint.tensors.get(&key) else {
             match self.checkpoint.unread.get(&key) {

@@ -1,25 +1,12 @@
 //! The activation that may follow a ConvBN block, fused into Tune mode's op.
 
 use burn::backend::tensor::{BoolTensor, FloatTensor};
-use burn::backend::{Backend, Dispatch, TensorMetadata, get_or_init_device_settings};
-use burn::tensor::Tensor;
-
-use crate::ops::TuneConvOps;
-
-/// What a fused activation's backward keeps to know where it passes gradients.
-#[derive(Debug, Clone)]
-pub(crate) enum Kept<B: Backend> {
-    /// The output `A`: free while the next layer keeps it as its input (training).
-    Output(FloatTensor<B>),
-    /// A one-byte mask: with frozen parameters the next conv keeps no input, so keeping `A`
-    /// would cost four bytes per element.
-    Mask(BoolTensor<B>),
-}
+use burn::backend::{Backend, TensorMetadata, get_or_init_device_settings};
 
 /// An element-wise activation applied to a block's output: `A(BN(conv(X, W) + b))`.
 ///
 /// In Tune and Deploy mode the activation runs inside the block's conv node
-/// ([`ConvBn::forward_activated`]); elsewhere ([`apply`](Self::apply)) it is a node of its
+/// ([`ConvBn::forward_activated`]); elsewhere ([`apply`](Self::apply), in [`crate::ops`]) it is a node of its
 /// own. Either way its backward takes the mask from the *output* `A(Z)`: that output is the
 /// next layer's input, kept anyway, so no separate copy of `Z` is kept for the activation.
 /// Gradients are zero where `A(Z)` is at a bound (`Z <= 0`, and `Z >= 6` for ReLU6), as for
@@ -38,18 +25,6 @@ pub enum Activation {
 }
 
 impl Activation {
-    /// Apply the activation to a tensor of any backend (differentiable on autodiff devices).
-    ///
-    /// On autodiff devices the backward keeps the output `A(z)`, not `z`: the output is the
-    /// next layer's input, kept anyway, so the activation keeps nothing of its own (burn's
-    /// `relu` keeps its input instead; PyTorch reaches the same with in-place ReLU).
-    pub fn apply<const R: usize>(self, z: Tensor<R>) -> Tensor<R> {
-        Tensor::from_dispatch(<Dispatch as TuneConvOps>::fused_activation(
-            z.into_dispatch(),
-            self,
-        ))
-    }
-
     /// Apply the activation to a backend primitive.
     pub(crate) fn forward<B: Backend>(self, z: FloatTensor<B>) -> FloatTensor<B> {
         match self {

@@ -2,14 +2,16 @@
 
 use burn::module::{Param, RunningState};
 use burn::tensor::{Device, Distribution, Tensor};
+use serde::{Deserialize, Serialize};
 
 use crate::block::{BlockOptions, ConvBn};
 use crate::geometry::ConvGeometry;
 use crate::validate::statistics_problem;
-use crate::{ConvBnError, Mode, Result};
+use crate::{BlockField, ConvBnError, Mode, Result};
 
-/// One value for every spatial dimension, or one per dimension.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One value for every spatial dimension, or one per dimension (JSON: `2` or `[2, 1]`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
 pub enum PerDim {
     /// The same value along every spatial dimension.
     All(usize),
@@ -62,7 +64,12 @@ impl From<Vec<usize>> for PerDim {
 ///     .unwrap();
 /// assert_eq!(block.mode(), Mode::Train);
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+///
+/// It is a burn [`Config`](burn::config::Config) (save/load as JSON; fields left out of a
+/// file take their defaults). Unlike `#[derive(Config)]`, the constructor and setters take
+/// anything that converts (`[3, 3]`, `with_stride(2)`), so the fields are written out here.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default = "ConvBnConfig::unset")]
 pub struct ConvBnConfig {
     /// Input channels.
     pub in_channels: usize,
@@ -109,7 +116,22 @@ macro_rules! setter {
     };
 }
 
+impl burn::config::Config for ConvBnConfig {}
+
+impl core::fmt::Display for ConvBnConfig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(&burn::config::config_to_json(self))
+    }
+}
+
 impl ConvBnConfig {
+    /// The defaults of every optional field, with no channels or kernel: what a JSON file
+    /// that leaves fields out starts from. `init` refuses it until the required fields are
+    /// given.
+    fn unset() -> Self {
+        Self::new(0, 0, Vec::new())
+    }
+
     /// A block from `in_channels` to `out_channels` with the given kernel (`[k]`, `[kh, kw]` or
     /// `[kd, kh, kw]`), stride 1, no padding, no conv bias, affine BN.
     pub fn new(
@@ -237,7 +259,6 @@ impl ConvBnConfig {
             momentum: self.momentum,
             affine: self.affine,
             conv_bias: self.bias,
-            folded: false,
         })
     }
 
@@ -302,15 +323,16 @@ impl ConvBnConfig {
             }
         };
         check(
-            "weight",
+            BlockField::Weight.name(),
             tensors.weight.dims().to_vec(),
             self.weight_shape(),
         )?;
-        for (name, wanted, t) in [
-            ("bias", self.bias, &tensors.bias),
-            ("gamma", self.affine, &tensors.gamma),
-            ("beta", self.affine, &tensors.beta),
+        for (field, wanted, t) in [
+            (BlockField::Bias, self.bias, &tensors.bias),
+            (BlockField::Gamma, self.affine, &tensors.gamma),
+            (BlockField::Beta, self.affine, &tensors.beta),
         ] {
+            let name = field.name();
             match (wanted, t) {
                 (true, Some(t)) => check(name, t.dims().to_vec(), vec![c])?,
                 (false, None) => {}
@@ -328,11 +350,15 @@ impl ConvBnConfig {
             }
         }
         check(
-            "running_mean",
+            BlockField::RunningMean.name(),
             tensors.running_mean.dims().to_vec(),
             vec![c],
         )?;
-        check("running_var", tensors.running_var.dims().to_vec(), vec![c])?;
+        check(
+            BlockField::RunningVar.name(),
+            tensors.running_var.dims().to_vec(),
+            vec![c],
+        )?;
         if let Some(what) = statistics_problem(&tensors.running_mean, &tensors.running_var) {
             return Err(ConvBnError::InvalidStatistics {
                 path: String::new(),

@@ -15,8 +15,6 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch};
 use burn::tensor::Tensor;
 
-use crate::geometry::per_channel;
-
 /// The folded parameters and the per-channel intermediates the Tune backward needs.
 #[derive(Debug, Clone)]
 pub(crate) struct Folded<B: Backend> {
@@ -161,4 +159,17 @@ pub fn fold<const R: usize>(
         Tensor::from_dispatch(folded.weight),
         Tensor::from_dispatch(folded.vectors.bias),
     )
+}
+
+/// Reshape a per-channel vector `[C]` to broadcast along axis 0 of a tensor of rank `rank`
+/// (`[C, 1, 1, ...]`, for weights) or along axis 1 (`[1, C, 1, ...]`, for activations).
+pub(crate) fn per_channel<B: Backend>(
+    v: FloatTensor<B>,
+    rank: usize,
+    axis: usize,
+) -> FloatTensor<B> {
+    let channels = v.shape()[0];
+    let mut dims = vec![1; rank];
+    dims[axis] = channels;
+    B::float_reshape(v, dims.into())
 }

@@ -3,6 +3,8 @@
 use core::fmt;
 use core::str::FromStr;
 
+use serde::{Deserialize, Serialize};
+
 use crate::ConvBnError;
 
 /// How a [`ConvBn`](crate::ConvBn) block computes `Z = BN(conv(X, W) + b)`.
@@ -17,7 +19,10 @@ use crate::ConvBnError;
 /// Tune's forward and every gradient equal Eval's; its activation memory equals Deploy's.
 /// Deploy trains `W'` and `b'` directly, which is Eval with a per-output-channel learning rate
 /// multiplied by `1/s^2` (`s = gamma/sqrt(var+eps)`), and is unstable for that reason.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+///
+/// Serialised (logs, summaries, configs) by its [`name`](Self::name): `"tune"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Batch statistics; running statistics updated with momentum (unbiased variance).
     Train,

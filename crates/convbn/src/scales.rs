@@ -6,14 +6,9 @@
 //! that w.r.t. `W'`, and `W = W' / s`), so Deploy is Eval with a per-output-channel learning
 //! rate multiplied by `1/s^2` — huge for channels with small `s`.
 
-use std::collections::BTreeMap;
+use burn::module::Module;
 
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::Tensor;
-
-use crate::fold;
-use crate::switch::{block_path, blocks, segment};
-use crate::{BlockInfo, Mode};
+use crate::{BlockInfo, Mode, fold, walk};
 
 /// One block's scaling coefficients.
 #[derive(Clone, Debug, PartialEq)]
@@ -27,64 +22,30 @@ pub struct BlockScales {
 
 /// The scaling coefficients of every ConvBN block of `model`, in visiting order.
 pub fn scales<M: Module>(model: &M) -> Vec<BlockScales> {
-    let mut v = Collect {
-        path: Vec::new(),
-        fields: BTreeMap::new(),
-    };
-    model.visit(&mut v);
-    blocks(model)
+    walk::scan(model)
         .into_iter()
-        .map(|block| {
-            let fields = v.fields.remove(&block.path).unwrap_or_default();
-            let scale = (block.mode != Mode::Deploy)
-                .then(|| fields.get("running_var").cloned())
-                .flatten()
-                .map(|var| {
-                    let s = fold::scale(fields.get("gamma").cloned(), var, block.eps);
-                    s.into_data()
-                        .convert::<f32>()
-                        .try_to_vec::<f32>()
-                        .unwrap_or_default()
-                });
-            BlockScales { block, scale }
+        .map(|view| {
+            let scale = (view.info.mode != Mode::Deploy).then(|| {
+                fold::scale(view.gamma, view.running_var, view.info.eps)
+                    .into_data()
+                    .convert::<f32>()
+                    .try_to_vec::<f32>()
+                    .unwrap_or_default()
+            });
+            BlockScales {
+                block: view.info,
+                scale,
+            }
         })
         .collect()
-}
-
-struct Collect {
-    path: Vec<(Option<String>, bool)>,
-    /// Block path -> field name (`gamma`, `running_var`) -> values.
-    fields: BTreeMap<String, BTreeMap<String, Tensor<1>>>,
-}
-
-impl ModuleVisitor for Collect {
-    fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path.push(segment(name, container_type));
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let (Some(block), Some((Some(field), _))) = (block_path(&self.path), self.path.last())
-        else {
-            return;
-        };
-        if field == "gamma" || field == "running_var" {
-            let value = param.val();
-            let values = value.clone().reshape([value.shape().num_elements()]);
-            self.fields
-                .entry(block)
-                .or_default()
-                .insert(field.clone(), values);
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use burn::tensor::{Device, TensorData};
+
+    use burn::module::Param;
+    use burn::tensor::Tensor;
 
     use super::*;
     use crate::{ConvBn2d, ConvBnConfig, set_mode};

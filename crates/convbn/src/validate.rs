@@ -6,7 +6,10 @@ use burn::tensor::Tensor;
 ///
 /// Usable means: every mean and variance is finite and every variance is `>= 0` (so that
 /// `var + eps > 0` for the block's positive `eps`). Reads the values back to the host.
-pub fn statistics_problem(running_mean: &Tensor<1>, running_var: &Tensor<1>) -> Option<String> {
+pub(crate) fn statistics_problem(
+    running_mean: &Tensor<1>,
+    running_var: &Tensor<1>,
+) -> Option<String> {
     let read = |t: &Tensor<1>| {
         t.clone()
             .into_data()

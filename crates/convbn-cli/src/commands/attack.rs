@@ -10,7 +10,9 @@ use burn::tensor::Tensor;
 use convbn::measure::median;
 use convbn::{Mode, set_mode};
 use convbn_attack::agreement::{identical, relative_l2, to_8bit};
-use convbn_attack::{AttackConfig, Method, Norm, attack, parse_fraction};
+use convbn_attack::{AttackConfig, Method, Norm, attack};
+
+use crate::commands::fraction::parse_fraction;
 use convbn_zoo::image::{load_crop, normalize, save_png};
 use convbn_zoo::imagenet::{Prediction, class_names, top_k};
 use convbn_zoo::pretrained::{Weights, build};

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use burn::tensor::Device;
-use convbn::{Mode, blocks, set_mode, trainable_parameters};
+use convbn::{BlockField, Mode, blocks, set_mode, trainable_parameters};
 use convbn_zoo::Architecture;
 use convbn_zoo::pretrained::{Weights, build};
 use serde::Serialize;
@@ -59,7 +59,12 @@ pub fn run(args: Args) -> Result<()> {
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         Format::Table => {
-            println!("{:<40} {:<7} {:<22} bias affine", "block", "mode", "weight");
+            println!(
+                "{:<40} {:<7} {:<22} bias affine",
+                "block",
+                "mode",
+                BlockField::Weight.name()
+            );
             for b in &report.blocks {
                 println!(
                     "{:<40} {:<7} {:<22} {:<4} {}",

@@ -7,12 +7,14 @@ pub mod compare_modes;
 pub mod detect;
 pub mod fetch;
 pub mod finetune;
+pub mod fraction;
 pub mod inspect;
 pub mod modes;
 pub mod names;
 pub mod predict;
 pub mod report;
 pub mod stability;
+pub mod summary;
 pub mod train_args;
 
 /// Refuse a list of modes (`flag`'s value) that names a mode twice.

@@ -12,91 +12,39 @@ use serde::Serialize;
 
 use crate::budget;
 use crate::commands::Format;
+use crate::commands::summary::{self, COST_HEADERS};
 use crate::commands::train_args::TrainArgs;
 use crate::device::training_device;
 use crate::plot;
 use crate::progress::TrainProgress;
 
-/// One mode's line of the summary.
+/// What a fine-tuning mode achieved.
 #[derive(Serialize, Debug)]
-pub struct ModeSummary {
-    /// Mode.
-    pub mode: String,
+pub struct Accuracy {
     /// Test accuracy after the last epoch.
     pub final_test_accuracy: f64,
-    /// Median milliseconds per iteration.
-    pub median_step_ms: f64,
-    /// Training images per second.
-    pub images_per_second: f64,
-    /// Largest per-iteration heap peak above the resident model and optimizer state.
-    pub max_step_peak_bytes: usize,
-    /// Largest process heap peak.
-    pub max_peak_bytes: usize,
-    /// Iteration at which the loss became NaN/inf.
-    pub diverged_at: Option<usize>,
-    /// Median iteration time relative to Eval's in the same run.
-    pub time_vs_eval: Option<f64>,
-    /// Per-iteration peak memory relative to Eval's in the same run.
-    pub memory_vs_eval: Option<f64>,
 }
+
+/// One mode's line of the fine-tuning summary.
+pub type ModeSummary = summary::ModeSummary<Accuracy>;
 
 /// Summaries of finished logs, with ratios to the Eval run when there is one.
 pub fn summarize(logs: &[RunLog]) -> Vec<ModeSummary> {
-    let sums: Vec<_> = logs.iter().map(|l| (l, l.summarize())).collect();
-    let eval = sums
-        .iter()
-        .find(|(l, _)| l.mode == "eval")
-        .map(|(_, s)| (s.median_step_ms, s.max_step_peak_bytes));
-    sums.iter()
-        .map(|(l, s)| {
-            let (time_vs_eval, memory_vs_eval) =
-                vs_eval(eval, s.median_step_ms, s.max_step_peak_bytes);
-            ModeSummary {
-                mode: l.mode.clone(),
-                final_test_accuracy: s.final_test_accuracy,
-                median_step_ms: s.median_step_ms,
-                images_per_second: s.images_per_second,
-                max_step_peak_bytes: s.max_step_peak_bytes,
-                max_peak_bytes: s.max_peak_bytes,
-                diverged_at: s.diverged_at,
-                time_vs_eval,
-                memory_vs_eval,
-            }
-        })
-        .collect()
-}
-
-/// Time and per-iteration memory relative to the Eval run's `(median ms, step peak bytes)`,
-/// when the run has an Eval mode.
-pub fn vs_eval(eval: Option<(f64, usize)>, ms: f64, peak: usize) -> (Option<f64>, Option<f64>) {
-    (
-        eval.map(|(e, _)| ms / e),
-        eval.map(|(_, e)| peak as f64 / e as f64),
-    )
-}
-
-/// A ratio as a table cell (`-` when there is none).
-pub fn ratio_cell(r: Option<f64>) -> String {
-    r.map_or("-".into(), |r| format!("{r:.3}x"))
+    summary::summarize(logs, |l| Accuracy {
+        final_test_accuracy: l.epochs.last().map_or(0.0, |e| e.test_accuracy),
+    })
 }
 
 /// The summary as a Markdown table.
 pub fn table(rows: &[ModeSummary]) -> String {
-    let mut out = String::from(
-        "| mode | test accuracy | ms / iteration | vs Eval | peak MB / iteration | vs Eval | diverged |\n\
-         |---|---:|---:|---:|---:|---:|---|\n",
-    );
+    let (headers, align) = COST_HEADERS;
+    let mut out = format!("| mode | test accuracy | {headers} |\n|---|---:|{align}|\n");
     for r in rows {
         out += &format!(
-            "| {} | {:.2}% | {:.1} | {} | {:.1} | {} | {} |\n",
+            "| {} | {:.2}% | {} |\n",
             r.mode,
-            100.0 * r.final_test_accuracy,
-            r.median_step_ms,
-            ratio_cell(r.time_vs_eval),
-            r.max_step_peak_bytes as f64 / 1e6,
-            ratio_cell(r.memory_vs_eval),
-            r.diverged_at
-                .map_or("no".into(), |s| format!("at iteration {s}")),
+            100.0 * r.result.final_test_accuracy,
+            r.cost_cells()
         );
     }
     out
@@ -125,7 +73,7 @@ pub fn train_and_report(args: &TrainArgs, modes: &[Mode], format: Format) -> Res
     } else {
         Finetune::new(config.clone(), modes, options, &device)?
     };
-    let (n_train, n_test) = (job.data().train.len(), job.data().test.len());
+    let (n_train, n_test) = (job.task().data().train.len(), job.task().data().test.len());
     eprintln!(
         "{} on {n_train} training / {n_test} test images at {}x{}, {} iterations of {} in {} \
          mode{}{}",
@@ -197,14 +145,14 @@ pub fn train_and_report(args: &TrainArgs, modes: &[Mode], format: Format) -> Res
             );
         }
     }
-    refuse_divergence(rows.iter().map(|r| (r.mode.as_str(), r.diverged_at)), out)
+    refuse_divergence(rows.iter().map(|r| (r.mode, r.diverged_at)), out)
 }
 
 /// An error naming every mode whose loss became NaN or infinite (`(mode, iteration)`), after
 /// the summaries were written: such a mode stopped before the bad step, so its checkpoint in
 /// `out` keeps the last finite weights.
-pub fn refuse_divergence<'a>(
-    modes: impl Iterator<Item = (&'a str, Option<usize>)>,
+pub fn refuse_divergence(
+    modes: impl Iterator<Item = (Mode, Option<usize>)>,
     out: &Path,
 ) -> Result<()> {
     let diverged: Vec<String> = modes

@@ -129,7 +129,7 @@ pub fn run(args: Args) -> Result<()> {
                 );
             }
         }
-        if !logs.iter().any(|l| l.mode == "deploy") || logs.len() < 2 {
+        if !logs.iter().any(|l| l.mode == Mode::Deploy) || logs.len() < 2 {
             bail!(
                 "{} needs the logs of a `compare-modes` run with deploy and eval or tune \
                  (<run>/<mode>/log.json)",
@@ -138,7 +138,7 @@ pub fn run(args: Args) -> Result<()> {
         }
         for l in &logs {
             let s = l.summarize();
-            runs.push((l.mode.clone(), s.final_test_accuracy, s.diverged_at));
+            runs.push((l.mode.to_string(), s.final_test_accuracy, s.diverged_at));
         }
         plot::curves::draw(
             &logs,

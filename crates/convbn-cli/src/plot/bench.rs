@@ -8,21 +8,31 @@ use plotters::prelude::*;
 
 use super::lines::panel;
 use super::{err, init_font};
-use crate::commands::bench::output::{Framework, Row};
 
-/// One series per (framework, mode): points `(x, y)` for rows passing `keep`.
+/// One measured step of one series (a framework's mode) of a model.
+pub struct Point {
+    /// The line it belongs to (`tune`, `PyTorch tune`).
+    pub series: String,
+    /// Batch size.
+    pub batch: usize,
+    /// Input pixels per side.
+    pub size: usize,
+    /// Bytes retained after forward.
+    pub retained_bytes: usize,
+    /// Median step milliseconds.
+    pub step_ms: f64,
+}
+
+/// One line per series: points `(x, y)` for points passing `keep`.
 fn series(
-    rows: &[&Row],
-    keep: impl Fn(&Row) -> bool,
-    x: impl Fn(&Row) -> f64,
-    y: impl Fn(&Row) -> f64,
+    points: &[Point],
+    keep: impl Fn(&Point) -> bool,
+    x: impl Fn(&Point) -> f64,
+    y: impl Fn(&Point) -> f64,
 ) -> Vec<(String, Vec<(f64, f64)>)> {
     let mut out: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
-    for r in rows.iter().filter(|r| keep(r)) {
-        let name = match r.framework {
-            Framework::Convbn => r.mode.clone(),
-            Framework::Pytorch => format!("PyTorch {}", r.mode),
-        };
+    for r in points.iter().filter(|r| keep(r)) {
+        let name = r.series.clone();
         match out.iter_mut().find(|(n, _)| *n == name) {
             Some((_, points)) => points.push((x(r), y(r))),
             None => out.push((name, vec![(x(r), y(r))])),
@@ -34,28 +44,25 @@ fn series(
     out
 }
 
-/// Draw the 2x2 chart of one model's rows into a PNG at `path`.
-pub fn draw(rows: &[&Row], path: &Path) -> Result<()> {
-    let Some(first) = rows.first() else {
+/// Draw the 2x2 chart of one model's points into a PNG at `path`.
+pub fn draw(model: &str, rows: &[Point], path: &Path) -> Result<()> {
+    if rows.is_empty() {
         return Ok(());
-    };
+    }
     init_font();
     let max_size = rows.iter().map(|r| r.size).max().unwrap_or(0);
     let max_batch = rows.iter().map(|r| r.batch).max().unwrap_or(0);
     let root = BitMapBackend::new(path, (1400, 1000)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
-    let title = format!(
-        "{}: one training step (forward + backward), by mode",
-        first.model
-    );
+    let title = format!("{model}: one training step (forward + backward), by mode");
     let root = root.titled(&title, ("sans-serif", 26)).map_err(err)?;
     let panels = root.split_evenly((2, 2));
-    let mb = |r: &Row| r.retained_bytes as f64 / 1e6;
-    let ms = |r: &Row| r.step_ms_median;
-    let at_size = |r: &Row| r.size == max_size;
-    let at_batch = |r: &Row| r.batch == max_batch;
-    let batch = |r: &Row| r.batch as f64;
-    let size = |r: &Row| r.size as f64;
+    let mb = |r: &Point| r.retained_bytes as f64 / 1e6;
+    let ms = |r: &Point| r.step_ms;
+    let at_size = |r: &Point| r.size == max_size;
+    let at_batch = |r: &Point| r.batch == max_batch;
+    let batch = |r: &Point| r.batch as f64;
+    let size = |r: &Point| r.size as f64;
     panel(
         &panels[0],
         &format!("memory kept for backward, {max_size}x{max_size}"),

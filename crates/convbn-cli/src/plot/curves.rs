@@ -67,7 +67,7 @@ pub fn smoothed_points(steps: &[usize], values: &[f64], alpha: f64) -> Vec<(f64,
 /// Draw the 2x2 chart of `logs` into a PNG at `path`.
 pub fn draw(logs: &[RunLog], title: &str, path: &Path) -> Result<()> {
     let series = |f: &dyn Fn(&RunLog) -> Vec<(f64, f64)>| -> Vec<(String, Vec<(f64, f64)>)> {
-        logs.iter().map(|l| (l.mode.clone(), f(l))).collect()
+        logs.iter().map(|l| (l.mode.to_string(), f(l))).collect()
     };
     let alpha = 0.05;
     let loss = series(&|l| smoothed(l, alpha, |r| r.loss));

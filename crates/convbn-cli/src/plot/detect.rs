@@ -16,7 +16,7 @@ pub fn draw(logs: &[DetectLog], title: &str, path: &Path) -> Result<()> {
             .map(|l| {
                 let steps: Vec<usize> = l.iterations.iter().map(|r| r.step).collect();
                 let values: Vec<f64> = l.iterations.iter().map(field).collect();
-                (l.mode.clone(), smoothed_points(&steps, &values, alpha))
+                (l.mode.to_string(), smoothed_points(&steps, &values, alpha))
             })
             .collect()
     };

@@ -2,7 +2,8 @@
 //! after every epoch, and a summary. Carried inside the checkpoints, so a resumed run's log is
 //! the uninterrupted run's log.
 
-use convbn_train::log::Costs;
+use convbn::Mode;
+use convbn_train::log::{Costed, Costs};
 use serde::{Deserialize, Serialize};
 
 use crate::train::config::DetectConfig;
@@ -33,6 +34,18 @@ pub struct DetectIteration {
     pub step_peak_bytes: usize,
     /// Highest heap use of the process during the iteration.
     pub peak_bytes: usize,
+}
+
+impl Costed for DetectIteration {
+    fn cost(&self) -> (usize, f64, f64, usize, usize) {
+        (
+            self.step,
+            self.loss,
+            self.ms,
+            self.step_peak_bytes,
+            self.peak_bytes,
+        )
+    }
 }
 
 /// The test set's COCO numbers after an epoch.
@@ -76,7 +89,7 @@ pub struct DetectSummary {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DetectLog {
     /// ConvBN mode of the run.
-    pub mode: String,
+    pub mode: Mode,
     /// The run's configuration.
     pub config: DetectConfig,
     /// Class names, by label.
@@ -92,11 +105,7 @@ pub struct DetectLog {
 impl DetectLog {
     /// The summary of the iterations and evaluations so far.
     pub fn summarize(&self) -> DetectSummary {
-        let c = Costs::of(
-            self.iterations
-                .iter()
-                .map(|r| (r.step, r.loss, r.ms, r.step_peak_bytes, r.peak_bytes)),
-        );
+        let c = Costs::of(&self.iterations);
         let last = self.evaluations.last();
         DetectSummary {
             ap: last.map_or(0.0, |e| e.stats[0]),

@@ -42,9 +42,11 @@ use burn_autodiff::{Autodiff, NodeId};
 
 use super::kernels::FusedKernels;
 use super::{TuneConvOps, tune_forward};
-use crate::activation::{Activation, Kept};
+use crate::activation::Activation;
 use crate::fold::{BnParams, FoldVectors, fold_primitives_with, fold_vectors};
-use crate::geometry::{ConvGeometry, conv};
+use crate::geometry::ConvGeometry;
+use crate::ops::Kept;
+use crate::ops::conv::conv;
 
 /// What the backward keeps: `X` (through the checkpointer, only when a parameter needs a
 /// gradient), its shape, handles to the parameters, and the output when an activation is

@@ -7,18 +7,23 @@
 //! backward, so Tune retains no more activation memory than Deploy. A fused activation `A`
 //! (ReLU, ReLU6) takes its mask from the op's output, which the next layer keeps anyway.
 
+mod activation_node;
 mod autodiff;
 mod backends;
+pub(crate) mod conv;
 #[cfg(feature = "flex")]
 mod depthwise;
 pub(crate) mod kernels;
+
+pub(crate) use activation_node::Kept;
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, backend_extension};
 
 use crate::activation::Activation;
 use crate::fold::{BnParams, fold_primitives_with, scale_weight_composed};
-use crate::geometry::{ConvGeometry, conv, conv_weight_backward};
+use crate::geometry::ConvGeometry;
+use conv::{conv, conv_weight_backward};
 
 /// `dL/dW` of `conv(x, W)` given `grad = dL/d output`: the weight-gradient kernel every mode's
 /// convolution node uses (a batched matrix product over the im2col of `x` for 2-d convolutions

@@ -192,8 +192,21 @@ pub fn save(rows: &[Row], dir: &Path) -> Result<()> {
     let mut models: Vec<&str> = rows.iter().map(|r| r.model.as_str()).collect();
     models.dedup();
     for model in models {
-        let of_model: Vec<&Row> = rows.iter().filter(|r| r.model == model).collect();
-        plot::bench::draw(&of_model, &dir.join(format!("bench_{model}.png")))?;
+        let points: Vec<plot::bench::Point> = rows
+            .iter()
+            .filter(|r| r.model == model)
+            .map(|r| plot::bench::Point {
+                series: match r.framework {
+                    Framework::Convbn => r.mode.clone(),
+                    Framework::Pytorch => format!("PyTorch {}", r.mode),
+                },
+                batch: r.batch,
+                size: r.size,
+                retained_bytes: r.retained_bytes,
+                step_ms: r.step_ms_median,
+            })
+            .collect();
+        plot::bench::draw(model, &points, &dir.join(format!("bench_{model}.png")))?;
     }
     Ok(())
 }

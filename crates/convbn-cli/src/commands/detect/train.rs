@@ -16,9 +16,8 @@ use serde::Serialize;
 
 use crate::budget;
 use crate::commands::Format;
-use crate::commands::report::{
-    claim_run_dir, earlier_logs, ratio_cell, vs_eval, with_earlier, write,
-};
+use crate::commands::report::{claim_run_dir, earlier_logs, with_earlier, write};
+use crate::commands::summary::{self, COST_HEADERS};
 use crate::commands::train_args::{OptimArgs, RunArgs, parse_start};
 use crate::device::{Precision, training_device_at};
 use crate::plot;
@@ -198,76 +197,47 @@ impl Args {
     }
 }
 
-/// One mode's line of the summary.
+/// What a detection mode achieved.
 #[derive(Serialize, Debug)]
-pub struct ModeSummary {
-    /// Mode.
-    pub mode: String,
+pub struct Scores {
     /// AP@[.5:.95] after the last epoch.
     pub ap: f64,
     /// AP50 after the last epoch.
     pub ap50: f64,
     /// AP75 after the last epoch.
     pub ap75: f64,
-    /// Median milliseconds per iteration.
-    pub median_step_ms: f64,
-    /// Largest per-iteration heap peak above the resident model and optimizer state.
-    pub max_step_peak_bytes: usize,
-    /// Iteration at which the loss became NaN/inf.
-    pub diverged_at: Option<usize>,
-    /// Median iteration time relative to Eval's in the same run.
-    pub time_vs_eval: Option<f64>,
-    /// Per-iteration peak memory relative to Eval's in the same run.
-    pub memory_vs_eval: Option<f64>,
     /// pycocotools' 12 numbers after the last epoch.
     pub stats: [f64; 12],
 }
 
+/// One mode's line of the detection summary.
+pub type ModeSummary = summary::ModeSummary<Scores>;
+
 fn summarize(logs: &[DetectLog]) -> Vec<ModeSummary> {
-    let sums: Vec<_> = logs.iter().map(|l| (l, l.summarize())).collect();
-    let eval = sums
-        .iter()
-        .find(|(l, _)| l.mode == "eval")
-        .map(|(_, s)| (s.median_step_ms, s.max_step_peak_bytes));
-    sums.iter()
-        .map(|(l, s)| {
-            let (time_vs_eval, memory_vs_eval) =
-                vs_eval(eval, s.median_step_ms, s.max_step_peak_bytes);
-            let stats = l.evaluations.last().map_or([-1.0; 12], |e| e.stats);
-            ModeSummary {
-                mode: l.mode.clone(),
-                ap: stats[0],
-                ap50: stats[1],
-                ap75: stats[2],
-                median_step_ms: s.median_step_ms,
-                max_step_peak_bytes: s.max_step_peak_bytes,
-                diverged_at: s.diverged_at,
-                time_vs_eval,
-                memory_vs_eval,
-                stats,
-            }
-        })
-        .collect()
+    summary::summarize(logs, |l| {
+        let stats = l.evaluations.last().map_or([-1.0; 12], |e| e.stats);
+        Scores {
+            ap: stats[0],
+            ap50: stats[1],
+            ap75: stats[2],
+            stats,
+        }
+    })
 }
 
 fn table(rows: &[ModeSummary]) -> String {
-    let mut out = String::from(
-        "| mode | AP | AP50 | AP75 | ms / iteration | vs Eval | peak MB / iteration | vs Eval | diverged |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---|\n",
-    );
+    let (headers, align) = COST_HEADERS;
+    let mut out =
+        format!("| mode | AP | AP50 | AP75 | {headers} |\n|---|---:|---:|---:|{align}|\n");
     for r in rows {
+        let p = &r.result;
         out += &format!(
-            "| {} | {:.3} | {:.3} | {:.3} | {:.1} | {} | {:.1} | {} | {} |\n",
+            "| {} | {:.3} | {:.3} | {:.3} | {} |\n",
             r.mode,
-            r.ap,
-            r.ap50,
-            r.ap75,
-            r.median_step_ms,
-            ratio_cell(r.time_vs_eval),
-            r.max_step_peak_bytes as f64 / 1e6,
-            ratio_cell(r.memory_vs_eval),
-            r.diverged_at
-                .map_or("no".into(), |s| format!("at iteration {s}")),
+            p.ap,
+            p.ap50,
+            p.ap75,
+            r.cost_cells()
         );
     }
     out
@@ -339,7 +309,7 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         DetectTrain::new(config.clone(), &args.mode, options, &device)?
     };
-    let data = job.data();
+    let data = job.task().data();
     let skipped: Vec<String> = data
         .train
         .skipped
@@ -435,8 +405,5 @@ pub fn run(args: Args) -> Result<()> {
             );
         }
     }
-    crate::commands::report::refuse_divergence(
-        rows.iter().map(|r| (r.mode.as_str(), r.diverged_at)),
-        out,
-    )
+    crate::commands::report::refuse_divergence(rows.iter().map(|r| (r.mode, r.diverged_at)), out)
 }

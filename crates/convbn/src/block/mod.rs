@@ -1,7 +1,7 @@
 //! The [`ConvBn`] block: `Z = BN(conv(X, W) + b)` in one of four [`Mode`]s.
 
 use burn::backend::Dispatch;
-use burn::module::{Flag, Param, ParamId, RunningState};
+use burn::module::{Param, ParamId, RunningState};
 use burn::tensor::Tensor;
 
 use crate::activation::Activation;
@@ -9,7 +9,13 @@ use crate::fold::fold;
 use crate::geometry::ConvGeometry;
 use crate::ops::TuneConvOps;
 use crate::validate::statistics_problem;
+use crate::walk::{BlockInfo, BlockView};
 use crate::{ConvBnError, Mode, Result};
+
+mod field;
+mod module_impl;
+
+pub use field::BlockField;
 
 /// A 1-d ConvBN block (tensors `[N, C, L]`).
 pub type ConvBn1d = ConvBn<3>;
@@ -29,8 +35,6 @@ pub(crate) struct BlockOptions {
     pub momentum: f64,
     pub affine: bool,
     pub conv_bias: bool,
-    /// True once BN has been folded into `weight`/`bias` (Deploy); never reset.
-    pub folded: bool,
 }
 
 /// A convolution followed by BatchNorm, `Z = BN(conv(X, W) + b)`, for tensors of rank `R`
@@ -69,12 +73,11 @@ pub struct ConvBn<const R: usize> {
     pub running_mean: RunningState<Tensor<1>>,
     /// BN running variance `[C_out]` (unbiased, as PyTorch stores it).
     pub running_var: RunningState<Tensor<1>>,
-    /// Mode flag: batch statistics (Train).
-    pub(crate) training: Param<Flag>,
-    /// Mode flag: fused fold-on-the-fly forward (Tune).
-    pub(crate) tune: Param<Flag>,
-    /// Mode flag: folded (Deploy). Setting it through a mapper folds the block.
-    pub(crate) deploy: Param<Flag>,
+    /// How the block computes; Deploy once folded, for good.
+    pub(crate) mode: Mode,
+    /// Set by burn's `valid()` (inference runs Train and Tune as Eval): the mode `train()`
+    /// returns to.
+    pub(crate) suspended: Option<Mode>,
     pub(crate) options: BlockOptions,
 }
 
@@ -90,9 +93,8 @@ impl<const R: usize> Clone for ConvBn<R> {
             beta: self.beta.clone(),
             running_mean: own(&self.running_mean),
             running_var: own(&self.running_var),
-            training: self.training.clone(),
-            tune: self.tune.clone(),
-            deploy: self.deploy.clone(),
+            mode: self.mode,
+            suspended: self.suspended,
             options: self.options.clone(),
         }
     }
@@ -115,24 +117,15 @@ impl<const R: usize> ConvBn<R> {
             beta,
             running_mean,
             running_var,
-            training: Param::from_bool(false),
-            tune: Param::from_bool(false),
-            deploy: Param::from_bool(false),
+            mode: Mode::Eval,
+            suspended: None,
             options,
         }
     }
 
     /// The mode this block runs in.
     pub fn mode(&self) -> Mode {
-        if self.options.folded {
-            Mode::Deploy
-        } else if self.training.is_enabled() {
-            Mode::Train
-        } else if self.tune.is_enabled() {
-            Mode::Tune
-        } else {
-            Mode::Eval
-        }
+        self.mode
     }
 
     /// Input channels.
@@ -334,7 +327,7 @@ impl<const R: usize> ConvBn<R> {
     /// Fold BN into `weight`/`bias` (Deploy). Leaves the block unchanged and returns the
     /// problem when the running statistics are unusable.
     pub(crate) fn fold_in_place(&mut self) -> Result<()> {
-        if self.options.folded {
+        if self.mode == Mode::Deploy {
             return Ok(());
         }
         self.validate()?;
@@ -367,10 +360,48 @@ impl<const R: usize> ConvBn<R> {
         );
         self.gamma = None;
         self.beta = None;
-        self.options.folded = true;
-        self.deploy = self.deploy.clone().with_value(true);
-        self.training = self.training.clone().with_value(false);
-        self.tune = self.tune.clone().with_value(false);
+        self.mode = Mode::Deploy;
+        self.suspended = None;
         Ok(())
+    }
+
+    /// Switch to `mode` (the one place a block's mode changes): Deploy folds; a folded block
+    /// stays folded, and a fold that the statistics do not allow leaves the block as it was
+    /// ([`set_mode`](crate::set_mode) checks both before switching).
+    pub(crate) fn switch_to(&mut self, mode: Mode) {
+        match (self.mode, mode) {
+            (Mode::Deploy, _) => {}
+            (_, Mode::Deploy) => {
+                let _ = self.fold_in_place();
+            }
+            (_, mode) => {
+                self.mode = mode;
+                self.suspended = None;
+            }
+        }
+    }
+
+    /// What a model-wide scan sees of this block (its path is filled in by the scan).
+    pub(crate) fn view(&self) -> BlockView {
+        let param_numel = |p: &Option<Param<Tensor<1>>>| p.as_ref().map_or(0, |p| p.shape()[0]);
+        let weight_shape = self.weight.shape().to_vec();
+        let num_params = weight_shape.iter().product::<usize>()
+            + param_numel(&self.bias)
+            + param_numel(&self.gamma)
+            + param_numel(&self.beta);
+        BlockView {
+            info: BlockInfo {
+                path: String::new(),
+                mode: self.mode,
+                weight_shape,
+                conv_bias: self.bias.is_some(),
+                affine: self.gamma.is_some(),
+                num_params,
+                eps: self.options.eps,
+            },
+            gamma: self.gamma.as_ref().map(|g| g.val()),
+            running_mean: self.running_mean.value_sync(),
+            running_var: self.running_var.value_sync(),
+        }
     }
 }

@@ -1,27 +1,22 @@
-//! burn [`Module`] implementation of [`ConvBn`], written by hand so that a mapper which sets
-//! the `deploy` flag (see [`crate::set_mode`]) folds the block, and so that inference
-//! (`valid()`) never un-folds it.
+//! burn [`Module`] implementation of [`ConvBn`], written by hand so that a block takes part in
+//! the core's walks ([`crate::walk`]): a scan reads its view, a mode switch reaches its mode
+//! (folding on Deploy), and inference (`valid()`) runs Train and Tune as Eval without ever
+//! un-folding.
 //!
-//! Every field is visited and mapped under the container type [`CONTAINER`], exactly as
-//! `#[derive(Module)]` would, so records, parameter paths and generic mappers behave as usual.
+//! Every tensor field is visited and mapped under the container type `Struct:ConvBn` with its
+//! [`BlockField`] name, exactly as `#[derive(Module)]` would, so records, parameter paths and
+//! generic mappers behave as usual. The mode is not a parameter: records leave it out.
 
 use burn::module::{
     Content, Devices, Module, ModuleDisplay, ModuleDisplayDefault, ModuleMapper, ModuleVisitor,
 };
 use burn::tensor::Device;
 
-use crate::block::ConvBn;
+use super::{BlockField, ConvBn};
+use crate::Mode;
+use crate::walk::{self, CONTAINER};
 
-/// The container type under which the fields of every [`ConvBn`] are visited.
-pub const CONTAINER: &str = "Struct:ConvBn";
-
-/// After its fields, every [`ConvBn`] shows visitors (not mappers) an empty pseudo-module of
-/// this container type whose name is BN's `eps` (`"0.00001"`): the one constant that
-/// model-wide tools such as [`scales`](crate::scales) need and cannot read from a parameter.
-/// It holds nothing, so path-tracking visitors just push and pop it.
-pub const EPS_CONTAINER: &str = "ConvBn:eps";
-
-/// Apply `$body` to every module field of a block by value and rebuild it; `$name` is bound to
+/// Apply `$body` to every tensor field of a block by value and rebuild it; `$name` is bound to
 /// the field's name.
 macro_rules! rebuild {
     ($block:expr, |$name:ident, $field:ident| $body:expr) => {{
@@ -32,90 +27,67 @@ macro_rules! rebuild {
             beta,
             running_mean,
             running_var,
-            training,
-            tune,
-            deploy,
+            mode,
+            suspended,
             options,
         } = $block;
         ConvBn {
             weight: {
-                let ($name, $field) = ("weight", weight);
+                let ($name, $field) = (BlockField::Weight.name(), weight);
                 $body
             },
             bias: {
-                let ($name, $field) = ("bias", bias);
+                let ($name, $field) = (BlockField::Bias.name(), bias);
                 $body
             },
             gamma: {
-                let ($name, $field) = ("gamma", gamma);
+                let ($name, $field) = (BlockField::Gamma.name(), gamma);
                 $body
             },
             beta: {
-                let ($name, $field) = ("beta", beta);
+                let ($name, $field) = (BlockField::Beta.name(), beta);
                 $body
             },
             running_mean: {
-                let ($name, $field) = ("running_mean", running_mean);
+                let ($name, $field) = (BlockField::RunningMean.name(), running_mean);
                 $body
             },
             running_var: {
-                let ($name, $field) = ("running_var", running_var);
+                let ($name, $field) = (BlockField::RunningVar.name(), running_var);
                 $body
             },
-            training: {
-                let ($name, $field) = ("training", training);
-                $body
-            },
-            tune: {
-                let ($name, $field) = ("tune", tune);
-                $body
-            },
-            deploy: {
-                let ($name, $field) = ("deploy", deploy);
-                $body
-            },
+            mode,
+            suspended,
             options,
         }
     }};
 }
 
-/// Apply `$body` to a reference to every module field of a block.
+/// Apply `$body` to a reference to every tensor field of a block.
 macro_rules! for_each {
     ($block:expr, |$name:ident, $field:ident| $body:expr) => {{
         {
-            let ($name, $field) = ("weight", &$block.weight);
+            let ($name, $field) = (BlockField::Weight.name(), &$block.weight);
             $body;
         }
         {
-            let ($name, $field) = ("bias", &$block.bias);
+            let ($name, $field) = (BlockField::Bias.name(), &$block.bias);
             $body;
         }
         {
-            let ($name, $field) = ("gamma", &$block.gamma);
+            let ($name, $field) = (BlockField::Gamma.name(), &$block.gamma);
             $body;
         }
         {
-            let ($name, $field) = ("beta", &$block.beta);
+            let ($name, $field) = (BlockField::Beta.name(), &$block.beta);
             $body;
         }
         {
-            let ($name, $field) = ("running_mean", &$block.running_mean);
+            let ($name, $field) = (BlockField::RunningMean.name(), &$block.running_mean);
             $body;
         }
         {
-            let ($name, $field) = ("running_var", &$block.running_var);
-            $body;
-        }
-        {
-            let ($name, $field) = ("training", &$block.training);
-            $body;
-        }
-        {
-            let ($name, $field) = ("tune", &$block.tune);
-            $body;
-        }
-        {
-            let ($name, $field) = ("deploy", &$block.deploy);
+            let ($name, $field) = (BlockField::RunningVar.name(), &$block.running_var);
             $body;
         }
     }};
@@ -137,16 +109,20 @@ impl<const R: usize> Module for ConvBn<R> {
     }
 
     fn train(self) -> Self {
-        let deploy = self.deploy.clone();
         let mut block = rebuild!(self, |_name, field| Module::train(field));
-        block.deploy = deploy;
+        if let Some(mode) = block.suspended.take() {
+            block.mode = mode;
+        }
         block
     }
 
     fn valid(&self) -> Self {
         // Inference turns Train and Tune into Eval (same outputs); a folded block stays folded.
         let mut block = rebuild!(self.clone(), |_name, field| Module::valid(&field));
-        block.deploy = self.deploy.clone();
+        if matches!(block.mode, Mode::Train | Mode::Tune) {
+            block.suspended = Some(block.mode);
+            block.mode = Mode::Eval;
+        }
         block
     }
 
@@ -156,32 +132,26 @@ impl<const R: usize> Module for ConvBn<R> {
 
     fn visit<V: ModuleVisitor>(&self, visitor: &mut V) {
         self.sync_running_stats();
+        walk::announce(|| self.view());
         for_each!(self, |name, field| {
             visitor.enter_module(name, CONTAINER);
             Module::visit(field, visitor);
             visitor.exit_module(name, CONTAINER);
         });
-        // BN's epsilon is a constant, not a parameter: announce it to visitors (see
-        // `EPS_CONTAINER`) so model-wide tools can compute `gamma / sqrt(var + eps)`.
-        let eps = self.options.eps.to_string();
-        visitor.enter_module(&eps, EPS_CONTAINER);
-        visitor.exit_module(&eps, EPS_CONTAINER);
+        walk::withdraw();
     }
 
     fn map<M: ModuleMapper>(self, mapper: &mut M) -> Self {
         self.sync_running_stats();
+        let _stale = walk::take_request();
         let mut block = rebuild!(self, |name, field| {
             mapper.enter_module(name, CONTAINER);
             let field = Module::map(field, mapper);
             mapper.exit_module(name, CONTAINER);
             field
         });
-        if block.options.folded {
-            // Folding is irreversible whatever a mapper did to the flags.
-            block.deploy = block.deploy.with_value(true);
-        } else if block.deploy.is_enabled() && block.fold_in_place().is_err() {
-            // Unusable statistics: stay unfolded. `set_mode` reports this before mapping.
-            block.deploy = block.deploy.with_value(false);
+        if let Some(mode) = walk::take_request() {
+            block.switch_to(mode);
         }
         block
     }

@@ -1,0 +1,88 @@
+//! The composed default bodies of [`FusedKernels`]: each kernel as backend operations
+//! (differentiable on autodiff backends, several passes over the data).
+
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, TensorMetadata};
+
+use super::FusedKernels;
+use crate::activation::Activation;
+use crate::fold::{per_channel, scale_weight_composed};
+use crate::ops::Kept;
+use crate::ops::conv::sum_per_channel;
+
+/// The composed weight-fold backward: `(dW' * s, sum_k dW' * W)`.
+pub(crate) fn scale_weight_backward_composed<B: Backend>(
+    d_weight_folded: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    scale: FloatTensor<B>,
+) -> (FloatTensor<B>, FloatTensor<B>) {
+    let out_channels = weight.shape()[0];
+    let per_weight = B::float_mul(d_weight_folded.clone(), weight);
+    let count = per_weight.shape().num_elements();
+    let per_weight = B::float_reshape(per_weight, [out_channels, count / out_channels].into());
+    let d_scale = B::float_reshape(B::float_sum_dim(per_weight, 1), [out_channels].into());
+    (scale_weight_composed::<B>(d_weight_folded, scale), d_scale)
+}
+
+/// `t * s`, `s` (`[C]`) broadcast over axis 1 of `t` (1 when absent).
+pub(crate) fn scale_channels<B: Backend>(
+    t: FloatTensor<B>,
+    scale: Option<FloatTensor<B>>,
+) -> FloatTensor<B> {
+    match scale {
+        Some(s) => {
+            let rank = t.shape().num_dims();
+            B::float_mul(t, per_channel::<B>(s, rank, 1))
+        }
+        None => t,
+    }
+}
+
+/// The composed [`FusedKernels::affine_activation`].
+pub(crate) fn affine_activation_composed<B: Backend>(
+    y: FloatTensor<B>,
+    scale: Option<FloatTensor<B>>,
+    shift: Option<FloatTensor<B>>,
+    activation: Activation,
+) -> FloatTensor<B> {
+    let y = scale_channels::<B>(y, scale);
+    let y = match shift {
+        Some(b) => {
+            let rank = y.shape().num_dims();
+            B::float_add(y, per_channel::<B>(b, rank, 1))
+        }
+        None => y,
+    };
+    activation.forward::<B>(y)
+}
+
+/// The composed [`FusedKernels::activation_gradient`].
+pub(crate) fn activation_gradient_composed<B: FusedKernels>(
+    grad: FloatTensor<B>,
+    kept: Option<Kept<B>>,
+    activation: Activation,
+    scale: Option<FloatTensor<B>>,
+    sums: bool,
+) -> (FloatTensor<B>, Option<FloatTensor<B>>) {
+    let g = match kept {
+        Some(Kept::Output(output)) => activation.backward::<B>(output, grad),
+        Some(Kept::Mask(mask)) => B::masked_gradient(mask, grad),
+        None => grad,
+    };
+    let channel_sums = sums.then(|| sum_per_channel::<B>(g.clone()));
+    (scale_channels::<B>(g, scale), channel_sums)
+}
+
+/// The composed [`FusedKernels::scale_gradient`].
+pub(crate) fn scale_gradient_composed<B: Backend>(
+    d_weight: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    scale: FloatTensor<B>,
+) -> FloatTensor<B> {
+    let out_channels = weight.shape()[0];
+    let per_weight = B::float_mul(d_weight, weight);
+    let count = per_weight.shape().num_elements();
+    let per_weight = B::float_reshape(per_weight, [out_channels, count / out_channels].into());
+    let sums = B::float_reshape(B::float_sum_dim(per_weight, 1), [out_channels].into());
+    B::float_div(sums, scale)
+}

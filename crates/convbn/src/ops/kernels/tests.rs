@@ -1,0 +1,113 @@
+//! The Flex kernels against the composed operations and burn's own kernels.
+
+use burn::backend::Flex;
+use burn::tensor::TensorData;
+use burn_flex::FlexTensor;
+
+use super::FusedKernels;
+use crate::activation::Activation;
+
+fn floats(v: &[f32]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(v.to_vec(), [2, v.len() / 2]))
+}
+
+fn read(t: FlexTensor) -> TensorData {
+    t.into_data()
+}
+
+/// The Flex kernels agree with the composed backend operations, bounds included.
+#[test]
+fn flex_mask_kernels_match_the_composed_operations() {
+    let out = [-1.0, 0.0, 1e-30, 3.0, 6.0, 5.999, 7.0, f32::NAN];
+    let grad = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0];
+    for act in [Activation::Relu, Activation::Relu6] {
+        let fast = <Flex as FusedKernels>::activation_mask(act, floats(&out)).unwrap();
+        let composed = act.mask::<Flex>(floats(&out)).unwrap();
+        let (f, c) = (read(fast.clone()), read(composed.clone()));
+        assert_eq!(f.as_bytes(), c.as_bytes(), "{act:?} masks");
+        let g_fast = <Flex as FusedKernels>::masked_gradient(fast, floats(&grad));
+        let g_composed = Activation::backward_masked::<Flex>(composed, floats(&grad));
+        assert_eq!(read(g_fast), read(g_composed), "{act:?} gradients");
+    }
+    assert!(<Flex as FusedKernels>::activation_mask(Activation::Identity, floats(&out)).is_none());
+}
+
+fn random(shape: [usize; 4], seed: u64) -> FlexTensor {
+    let mut state = seed;
+    let values: Vec<f32> = (0..shape.iter().product::<usize>())
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+        })
+        .collect();
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+fn max_diff(a: FlexTensor, b: FlexTensor) -> f32 {
+    let (a, b) = (a.into_data(), b.into_data());
+    assert_eq!(a.shape(), b.shape());
+    let (a, b) = (
+        a.try_to_vec::<f32>().unwrap(),
+        b.try_to_vec::<f32>().unwrap(),
+    );
+    a.iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// The direct depthwise gradients equal burn's grouped-convolution ones, over strides,
+/// asymmetric padding, dilation and kernels larger than some outputs.
+#[test]
+fn direct_depthwise_gradients_match_burns() {
+    use crate::geometry::ConvGeometry;
+    use crate::ops::conv::{conv_weight_backward, conv_x_backward_from_shape};
+    use burn::tensor::Shape;
+    let cases = [
+        // (size, kernel, stride, padding (begin, end), dilation)
+        (9, 3, 1, (1, 1), 1),
+        (8, 3, 2, (0, 1), 1),
+        (7, 3, 2, (1, 1), 2),
+        (6, 5, 1, (2, 2), 1),
+        (5, 3, 3, (2, 0), 1),
+        (4, 1, 1, (0, 0), 1),
+    ];
+    for (k, &(size, kernel, stride, padding, dilation)) in cases.iter().enumerate() {
+        let (n, c) = (2, 3);
+        let geometry = ConvGeometry {
+            stride: vec![stride; 2],
+            padding: vec![padding; 2],
+            dilation: vec![dilation; 2],
+            groups: c,
+        };
+        let out = geometry
+            .output_size(&[size, size], &[kernel, kernel])
+            .unwrap();
+        let x = random([n, c, size, size], 3 * k as u64 + 1);
+        let w = random([c, 1, kernel, kernel], 3 * k as u64 + 2);
+        let g = random([n, c, out[0], out[1]], 3 * k as u64 + 3);
+        let shape = Shape::from(vec![n, c, size, size]);
+        assert!(
+            super::flex::depthwise(&shape, &w, &g, &geometry).is_some(),
+            "case {k} takes the direct path"
+        );
+        let dw = <Flex as FusedKernels>::conv_weight_gradient(
+            x.clone(),
+            w.clone(),
+            g.clone(),
+            &geometry,
+        );
+        let dw_burn = conv_weight_backward::<Flex>(x, w.clone(), g.clone(), &geometry);
+        assert!(max_diff(dw, dw_burn) < 1e-4, "case {k}: weight gradient");
+        let dx = <Flex as FusedKernels>::conv_input_gradient(
+            shape.clone(),
+            w.clone(),
+            g.clone(),
+            &geometry,
+        );
+        let dx_burn = conv_x_backward_from_shape::<Flex>(shape, w, g, &geometry);
+        assert!(max_diff(dx, dx_burn) < 1e-5, "case {k}: input gradient");
+    }
+}
