@@ -396,3 +396,36 @@ pub struct ConvBnTensors<const R: usize> {
     /// BN running (unbiased) variance `[C_out]`.
     pub running_var: Tensor<1>,
 }
+
+#[cfg(test)]
+mod tests {
+    use burn::config::Config;
+
+    use super::*;
+
+    #[test]
+    fn a_config_round_trips_through_json_and_missing_fields_take_defaults() {
+        let config = ConvBnConfig::new(4, 8, [3, 3])
+            .with_stride([2, 1])
+            .with_padding_pairs(vec![(0, 1), (1, 1)])
+            .with_groups(2)
+            .with_eps(1e-3)
+            .with_mode(Mode::Tune);
+        let json = serde_json::to_string(&config).unwrap();
+        assert!(json.contains("\"mode\":\"tune\""), "{json}");
+        assert_eq!(serde_json::from_str::<ConvBnConfig>(&json).unwrap(), config);
+        let dir = std::env::temp_dir().join(format!("convbn-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("block.json");
+        config.save(&file).unwrap();
+        assert_eq!(ConvBnConfig::load(&file).unwrap(), config);
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        let partial = r#"{"in_channels": 3, "out_channels": 16, "kernel_size": [3, 3], "stride": 2}"#;
+        let loaded: ConvBnConfig = serde_json::from_str(partial).unwrap();
+        assert_eq!(loaded, ConvBnConfig::new(3, 16, [3, 3]).with_stride(2));
+        // Without the required fields the defaults are not a block: `init` says so.
+        let empty: ConvBnConfig = serde_json::from_str("{}").unwrap();
+        assert!(empty.check::<4>().is_err());
+    }
+}

@@ -55,8 +55,9 @@ impl Mode {
 }
 
 impl fmt::Display for Mode {
+    /// The name, honouring width and alignment (`{:<6}`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.pad(self.name())
     }
 }
 
@@ -68,5 +69,22 @@ impl FromStr for Mode {
             .into_iter()
             .find(|m| m.name().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| ConvBnError::UnknownMode(s.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_serialise_by_name_and_display_with_padding() {
+        for mode in Mode::ALL {
+            let json = serde_json::to_string(&mode).unwrap();
+            assert_eq!(json, format!("\"{}\"", mode.name()));
+            assert_eq!(serde_json::from_str::<Mode>(&json).unwrap(), mode);
+            assert_eq!(mode.name().parse::<Mode>().unwrap(), mode);
+        }
+        assert!(serde_json::from_str::<Mode>("\"fold\"").is_err());
+        assert_eq!(format!("[{:<6}]", Mode::Tune), "[tune  ]");
     }
 }

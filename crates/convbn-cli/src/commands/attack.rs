@@ -77,7 +77,7 @@ pub struct Args {
 #[derive(Serialize, Debug)]
 struct ImageResult {
     image: String,
-    mode: String,
+    mode: Mode,
     success: bool,
     linf: f64,
     l2: f64,
@@ -93,7 +93,7 @@ struct ImageResult {
 /// How two modes' attacks on the same images compare.
 #[derive(Serialize, Debug)]
 struct Comparison {
-    modes: (String, String),
+    modes: (Mode, Mode),
     /// Largest relative L2 difference of the first step's input gradients over the images.
     first_gradient_rel_l2_max: f64,
     /// Images on which success and the final top-1 agree.
@@ -268,7 +268,7 @@ pub fn run(args: Args) -> Result<()> {
             });
             results.push(ImageResult {
                 image: file.display().to_string(),
-                mode: mode.to_string(),
+                mode: *mode,
                 success,
                 linf,
                 l2,
@@ -307,7 +307,7 @@ fn compare(
     a: usize,
     b: usize,
 ) -> Comparison {
-    let (ma, mb) = (models[a].0.to_string(), models[b].0.to_string());
+    let (ma, mb) = (models[a].0, models[b].0);
     let mut worst = 0f64;
     let (mut same, mut equal, mut total) = (0, 0usize, 0usize);
     for (x, y) in per_mode[a].iter().zip(&per_mode[b]) {
@@ -316,14 +316,14 @@ fn compare(
         equal += identical(&x.pixels, &y.pixels);
         total += x.pixels.len();
     }
-    let stat = |m: &str, f: &dyn Fn(&ImageResult) -> f64| {
+    let stat = |m: Mode, f: &dyn Fn(&ImageResult) -> f64| {
         let v: Vec<f64> = results.iter().filter(|r| r.mode == m).map(f).collect();
         median(&v)
     };
     Comparison {
-        time_ratio: stat(&mb, &|r| r.step_ms_median) / stat(&ma, &|r| r.step_ms_median),
-        memory_ratio: stat(&mb, &|r| r.step_peak_bytes as f64)
-            / stat(&ma, &|r| r.step_peak_bytes as f64),
+        time_ratio: stat(mb, &|r| r.step_ms_median) / stat(ma, &|r| r.step_ms_median),
+        memory_ratio: stat(mb, &|r| r.step_peak_bytes as f64)
+            / stat(ma, &|r| r.step_peak_bytes as f64),
         modes: (ma, mb),
         first_gradient_rel_l2_max: worst,
         same_outcome: same,

@@ -40,7 +40,7 @@ pub struct Args {
 /// One measurement, as printed with `--format json`.
 #[derive(Serialize, Debug)]
 pub struct Report {
-    mode: String,
+    mode: Mode,
     channels: usize,
     size: usize,
     batch: usize,
@@ -86,7 +86,7 @@ pub fn run(args: Args) -> Result<()> {
         .collect::<convbn::Result<Vec<_>>>()?;
     let step_ms: Vec<f64> = costs.iter().map(|c| c.step_ms).collect();
     let report = Report {
-        mode: args.mode.to_string(),
+        mode: args.mode,
         channels: args.channels,
         size: args.size,
         batch: args.batch,

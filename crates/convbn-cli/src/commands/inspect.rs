@@ -25,7 +25,7 @@ pub struct Args {
 #[derive(Serialize)]
 struct Block {
     path: String,
-    mode: String,
+    mode: Mode,
     weight_shape: Vec<usize>,
     conv_bias: bool,
     affine: bool,
@@ -49,7 +49,7 @@ pub fn run(args: Args) -> Result<()> {
             .into_iter()
             .map(|b| Block {
                 path: b.path,
-                mode: b.mode.to_string(),
+                mode: b.mode,
                 weight_shape: b.weight_shape,
                 conv_bias: b.conv_bias,
                 affine: b.affine,

@@ -37,7 +37,7 @@ pub struct Args {
 
 #[derive(Serialize, Debug)]
 struct Row {
-    mode: &'static str,
+    mode: Mode,
     keeps_for_backward: &'static str,
     kept_bytes: usize,
     forward_flops: u64,
@@ -88,7 +88,7 @@ pub fn run(args: Args) -> Result<()> {
     let (y, w) = (y_elems as u64, w_elems as u64);
     let rows = Mode::ALL.map(|mode| match mode {
         Mode::Train => Row {
-            mode: "train",
+            mode: Mode::Train,
             keeps_for_backward: "X, conv output Y (batch statistics)",
             kept_bytes: x_bytes + y_bytes,
             forward_flops: conv_flops + 6 * y,
@@ -96,7 +96,7 @@ pub fn run(args: Args) -> Result<()> {
             trains: "W, b, gamma, beta; updates running stats",
         },
         Mode::Eval => Row {
-            mode: "eval",
+            mode: Mode::Eval,
             keeps_for_backward: "X, normalised Y",
             kept_bytes: x_bytes + y_bytes,
             forward_flops: conv_flops + 4 * y,
@@ -104,7 +104,7 @@ pub fn run(args: Args) -> Result<()> {
             trains: "W, b, gamma, beta",
         },
         Mode::Deploy => Row {
-            mode: "deploy",
+            mode: Mode::Deploy,
             keeps_for_backward: "X (W' is the parameter)",
             kept_bytes: x_bytes,
             forward_flops: conv_flops + y,
@@ -112,7 +112,7 @@ pub fn run(args: Args) -> Result<()> {
             trains: "W', b' (per-channel lr scaled by 1/s^2: unstable)",
         },
         Mode::Tune => Row {
-            mode: "tune",
+            mode: Mode::Tune,
             keeps_for_backward: "X only (W' recomputed in backward)",
             kept_bytes: x_bytes,
             forward_flops: conv_flops + y + 2 * w,
