@@ -421,7 +421,8 @@ mod tests {
         assert_eq!(ConvBnConfig::load(&file).unwrap(), config);
         std::fs::remove_dir_all(&dir).unwrap();
 
-        let partial = r#"{"in_channels": 3, "out_channels": 16, "kernel_size": [3, 3], "stride": 2}"#;
+        let partial =
+            r#"{"in_channels": 3, "out_channels": 16, "kernel_size": [3, 3], "stride": 2}"#;
         let loaded: ConvBnConfig = serde_json::from_str(partial).unwrap();
         assert_eq!(loaded, ConvBnConfig::new(3, 16, [3, 3]).with_stride(2));
         // Without the required fields the defaults are not a block: `init` says so.
