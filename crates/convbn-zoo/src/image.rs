@@ -1,14 +1,30 @@
 //! Images to network inputs: decode (PNG, JPEG), resize the shorter side, center crop,
-//! normalise per channel — torchvision's ImageNet evaluation transform.
+//! normalise per channel — torchvision's ImageNet evaluation transform on a PIL image
+//! (`Resize(256)`, `CenterCrop(224)`, `ToTensor`, `Normalize`), reproduced step by step:
+//!
+//! - `Resize(s)`: the shorter side becomes `s` and the longer `int(s * long / short)`
+//!   (truncated, as torchvision computes it), resampled with Pillow's antialiased bilinear
+//!   filter (a triangle filter widened by the scale factor when shrinking, 8-bit fixed-point
+//!   arithmetic) through `fast_image_resize`'s convolution, which reproduces it;
+//! - `CenterCrop(c)`: offsets `round((size - c) / 2)` with Python's rounding (half to even);
+//! - EXIF orientation is ignored, as Pillow's `Image.open` + torchvision do by default.
 
 use std::path::Path;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use image::imageops::FilterType;
+use fast_image_resize::images::Image;
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 
 use crate::ZooError;
 
-/// Decode a PNG or JPEG file as 8-bit RGB.
+/// Decode a PNG or JPEG file as 8-bit RGB, with the pixels Pillow's
+/// `Image.open(path).convert("RGB")` gives.
+///
+/// The file is decoded and checked by the `image` crate (with its memory limits); a JPEG is
+/// then decoded again by libjpeg-turbo's decoder (mozjpeg's bundled copy, the decoder Pillow
+/// wraps: islow IDCT, fancy upsampling), which gives Pillow's pixels bit for bit where the
+/// `image` crate's decoder differs by a grey level or two. A JPEG libjpeg refuses but `image`
+/// reads (CMYK, say) keeps `image`'s pixels.
 pub fn open_rgb(path: &Path) -> Result<image::RgbImage, ZooError> {
     let img = image::open(path).map_err(|e| match e {
         image::ImageError::IoError(io) => ZooError::io(path, io),
@@ -17,7 +33,32 @@ pub fn open_rgb(path: &Path) -> Result<image::RgbImage, ZooError> {
             why: format!("not a readable PNG or JPEG image ({other})"),
         },
     })?;
-    Ok(img.to_rgb8())
+    let img = img.to_rgb8();
+    let bytes = std::fs::read(path).map_err(|e| ZooError::io(path, e))?;
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF])
+        && let Some(pixels) = decode_jpeg_like_pillow(&bytes, img.dimensions())
+        && let Some(exact) = image::RgbImage::from_raw(img.width(), img.height(), pixels)
+    {
+        return Ok(exact);
+    }
+    Ok(img)
+}
+
+/// libjpeg-turbo's RGB pixels of a JPEG of `size`, or `None` when libjpeg refuses it or
+/// sees another size. libjpeg reports errors by unwinding (without the panic hook): caught
+/// here.
+fn decode_jpeg_like_pillow(bytes: &[u8], size: (u32, u32)) -> Option<Vec<u8>> {
+    std::panic::catch_unwind(|| -> Option<Vec<u8>> {
+        let mut started = mozjpeg::Decompress::new_mem(bytes).ok()?.rgb().ok()?;
+        if (started.width(), started.height()) != (size.0 as usize, size.1 as usize) {
+            return None;
+        }
+        let pixels: Vec<[u8; 3]> = started.read_scanlines().ok()?;
+        started.finish().ok()?;
+        Some(pixels.into_iter().flatten().collect())
+    })
+    .ok()
+    .flatten()
 }
 
 /// RGB pixels as `f32` values in `[0, 1]`, `[3, H, W]` row-major.
@@ -32,8 +73,60 @@ fn to_planar(rgb: &image::RgbImage) -> (Vec<f32>, usize, usize) {
     (out, h, w)
 }
 
-/// Resize so the shorter side is `resize` (bilinear with antialiasing) and center-crop
-/// `crop` x `crop`; `None` for an empty image.
+/// The size torchvision's `Resize(resize)` gives a `w` x `h` image: the shorter side
+/// `resize`, the longer `int(resize * long / short)`.
+pub fn resized_size(w: u32, h: u32, resize: u32) -> (u32, u32) {
+    let long = |l: u32, s: u32| (u64::from(resize) * u64::from(l) / u64::from(s)) as u32;
+    if w <= h {
+        (resize, long(h, w))
+    } else {
+        (long(w, h), resize)
+    }
+}
+
+/// Resample `img` to `w` x `h` with Pillow's antialiased bilinear filter (`Image.resize(...,
+/// BILINEAR)`, what torchvision's `Resize` calls); `None` for an empty size.
+///
+/// Pillow filters rows first (to `w` x `h_src`, rounded to 8 bits), then columns;
+/// `fast_image_resize` goes columns first when both change, so the two passes are run as two
+/// one-axis resizes in Pillow's order: the 8-bit intermediate is then Pillow's.
+pub fn resize_bilinear(img: &image::RgbImage, w: u32, h: u32) -> Option<image::RgbImage> {
+    if img.width() == 0 || img.height() == 0 || w == 0 || h == 0 {
+        return None;
+    }
+    let rows = resize_one_axis(img.as_raw().clone(), img.dimensions(), (w, img.height()))?;
+    let both = resize_one_axis(rows, (w, img.height()), (w, h))?;
+    image::RgbImage::from_raw(w, h, both)
+}
+
+/// One pass of [`resize_bilinear`] over packed RGB bytes (only one side changes; none is a
+/// copy).
+fn resize_one_axis(bytes: Vec<u8>, from: (u32, u32), to: (u32, u32)) -> Option<Vec<u8>> {
+    if from == to {
+        return Some(bytes);
+    }
+    let src = Image::from_vec_u8(from.0, from.1, bytes, PixelType::U8x3).ok()?;
+    let mut dst = Image::new(to.0, to.1, PixelType::U8x3);
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
+    Resizer::new().resize(&src, &mut dst, &options).ok()?;
+    Some(dst.into_vec())
+}
+
+/// torchvision's center-crop offset of `crop` within `size`: `round((size - crop) / 2)` with
+/// Python's round-half-to-even.
+fn crop_offset(size: u32, crop: u32) -> u32 {
+    let twice = size - crop; // the offset is twice/2, rounded half to even
+    let half = twice / 2;
+    if twice % 2 == 1 && half % 2 == 1 {
+        half + 1
+    } else {
+        half
+    }
+}
+
+/// torchvision's `Resize(resize)` then `CenterCrop(crop)` on a PIL image (see the module
+/// documentation); `None` for an empty image. A crop larger than the resized image (only when
+/// `crop > resize`) resizes the shorter side to `crop` instead of padding.
 pub fn resize_center_crop(
     img: &image::RgbImage,
     resize: u32,
@@ -43,13 +136,9 @@ pub fn resize_center_crop(
     if w == 0 || h == 0 {
         return None;
     }
-    let scale = resize as f64 / w.min(h) as f64;
-    let (nw, nh) = (
-        ((w as f64 * scale).round() as u32).max(crop),
-        ((h as f64 * scale).round() as u32).max(crop),
-    );
-    let resized = image::imageops::resize(img, nw, nh, FilterType::Triangle);
-    let (left, top) = ((nw - crop) / 2, (nh - crop) / 2);
+    let (nw, nh) = resized_size(w, h, resize.max(crop));
+    let resized = resize_bilinear(img, nw, nh)?;
+    let (left, top) = (crop_offset(nw, crop), crop_offset(nh, crop));
     Some(image::imageops::crop_imm(&resized, left, top, crop, crop).to_image())
 }
 
