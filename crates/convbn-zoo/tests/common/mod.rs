@@ -8,7 +8,8 @@ pub fn device() -> Device {
     Device::flex().autodiff()
 }
 
-/// The cached asset, or `None` (skipped; fails under `CONVBN_REQUIRE_ASSETS=1`).
+/// The asset's cached path, fetched first when missing (`None`: skipped under
+/// `CONVBN_SKIP_ASSETS=1`).
 #[allow(unused_imports)] // not every test binary needs it
 pub use convbn_zoo::assets::for_test as asset;
 
