@@ -26,7 +26,14 @@ use crate::ZooError;
 /// `image` crate's decoder differs by a grey level or two. A JPEG libjpeg refuses but `image`
 /// reads (CMYK, say) keeps `image`'s pixels.
 pub fn open_rgb(path: &Path) -> Result<image::RgbImage, ZooError> {
-    let img = image::open(path).map_err(|e| match e {
+    // Read once: `image` decodes (format from the extension, as `image::open` does) and
+    // libjpeg decodes again from the same bytes.
+    let bytes = std::fs::read(path).map_err(|e| ZooError::io(path, e))?;
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(&bytes[..]));
+    if let Ok(format) = image::ImageFormat::from_path(path) {
+        reader.set_format(format);
+    }
+    let img = reader.decode().map_err(|e| match e {
         image::ImageError::IoError(io) => ZooError::io(path, io),
         other => ZooError::Corrupt {
             path: path.display().to_string(),
@@ -34,7 +41,6 @@ pub fn open_rgb(path: &Path) -> Result<image::RgbImage, ZooError> {
         },
     })?;
     let img = img.to_rgb8();
-    let bytes = std::fs::read(path).map_err(|e| ZooError::io(path, e))?;
     if bytes.starts_with(&[0xFF, 0xD8, 0xFF])
         && let Some(pixels) = decode_jpeg_like_pillow(&bytes, img.dimensions())
         && let Some(exact) = image::RgbImage::from_raw(img.width(), img.height(), pixels)

@@ -2,12 +2,12 @@
 //! focal + GIoU + centerness; the COCO evaluation after each epoch), and [`DetectTrain`], a run
 //! of it. Checkpoints and resume work as for fine-tuning.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::tensor::{Device, Tensor};
 use convbn::{Mode, set_mode};
 use convbn_train::checkpoint::{self, Log, Position};
-use convbn_train::lockstep::{self, Evaluation, Forward, Iteration, Lockstep, Plan, Record, Task};
+use convbn_train::lockstep::{Evaluation, Forward, Iteration, Lockstep, Plan, Record, Task};
 use convbn_train::log::Costs;
 use convbn_train::rng::Rng;
 use convbn_train::trainer::materialize;
@@ -59,15 +59,8 @@ impl Log for DetectLog {
     }
 }
 
-/// The file holding a mode's checkpoint under a run directory.
-pub fn checkpoint_file(out_dir: &Path, mode: Mode) -> PathBuf {
-    lockstep::checkpoint_file(out_dir, mode)
-}
-
-/// The file holding a mode's JSON log under a run directory.
-pub fn log_file(out_dir: &Path, mode: Mode) -> PathBuf {
-    lockstep::log_file(out_dir, mode)
-}
+/// Where a mode's checkpoint and log live under a run directory (as for fine-tuning).
+pub use convbn_train::lockstep::{checkpoint_file, log_file};
 
 /// The starting detector: the backbone with `config.start`'s weights, a fresh seeded FPN and
 /// head for `classes` classes, every block in Eval mode.
