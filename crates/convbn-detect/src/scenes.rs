@@ -9,7 +9,8 @@
 
 use convbn_train::data::ImageSet;
 use convbn_train::rng::Rng;
-use image::{GrayImage, imageops};
+use convbn_zoo::image::resize_bilinear;
+use image::GrayImage;
 
 use crate::boxes::Bbox;
 
@@ -20,7 +21,8 @@ pub struct SceneConfig {
     pub size: usize,
     /// Fewest and most items per scene.
     pub items: (usize, usize),
-    /// Smallest and largest item side in pixels (items are 28x28, resized bilinearly).
+    /// Smallest and largest item side in pixels (items are 28x28, resized by Pillow's bilinear
+    /// filter, [`resize_bilinear`]).
     pub side: (usize, usize),
     /// Largest IoU allowed between two items' boxes (placements retried, then dropped).
     pub max_iou: f64,
@@ -71,12 +73,8 @@ pub fn scene(items: &ImageSet, seed: u64, index: u64, config: &SceneConfig) -> S
             items.pixels[item * plane..(item + 1) * plane].to_vec(),
         )
         .expect("a plane of the set");
-        let patch = imageops::resize(
-            &source,
-            side as u32,
-            side as u32,
-            imageops::FilterType::Triangle,
-        );
+        let patch = resize_bilinear(&source, side as u32, side as u32)
+            .expect("an item and its side are not empty");
         // Up to 20 placements whose box overlaps no earlier item too much.
         for _ in 0..20 {
             let (x0, y0) = (rng.below(n - side + 1), rng.below(n - side + 1));

@@ -9,6 +9,7 @@
 //! - `CenterCrop(c)`: offsets `round((size - c) / 2)` with Python's rounding (half to even);
 //! - EXIF orientation is ignored, as Pillow's `Image.open` + torchvision do by default.
 
+use std::os::raw::c_int;
 use std::path::Path;
 
 use burn::tensor::{Device, Tensor, TensorData};
@@ -41,30 +42,80 @@ pub fn open_rgb(path: &Path) -> Result<image::RgbImage, ZooError> {
         },
     })?;
     let img = img.to_rgb8();
-    if bytes.starts_with(&[0xFF, 0xD8, 0xFF])
-        && let Some(pixels) = decode_jpeg_like_pillow(&bytes, img.dimensions())
-        && let Some(exact) = image::RgbImage::from_raw(img.width(), img.height(), pixels)
-    {
-        return Ok(exact);
+    if !bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        return Ok(img);
     }
-    Ok(img)
+    match decode_jpeg_like_pillow(&bytes, img.dimensions()) {
+        Libjpeg::Pixels(pixels) => {
+            Ok(image::RgbImage::from_raw(img.width(), img.height(), pixels).unwrap_or(img))
+        }
+        Libjpeg::Refused => Ok(img),
+        Libjpeg::Truncated => Err(ZooError::Corrupt {
+            path: path.display().to_string(),
+            why: "truncated JPEG: the compressed data ends before the image does (libjpeg: \
+                  premature end of JPEG file; Pillow refuses it too)"
+                .into(),
+        }),
+    }
 }
 
-/// libjpeg-turbo's RGB pixels of a JPEG of `size`, or `None` when libjpeg refuses it or
-/// sees another size. libjpeg reports errors by unwinding (without the panic hook): caught
-/// here.
-fn decode_jpeg_like_pillow(bytes: &[u8], size: (u32, u32)) -> Option<Vec<u8>> {
-    std::panic::catch_unwind(|| -> Option<Vec<u8>> {
-        let mut started = mozjpeg::Decompress::new_mem(bytes).ok()?.rgb().ok()?;
+/// What libjpeg-turbo made of a JPEG.
+enum Libjpeg {
+    /// RGB pixels, row-major.
+    Pixels(Vec<u8>),
+    /// libjpeg cannot decode it (another colour space, say), or sees another size.
+    Refused,
+    /// The data ends inside the image: libjpeg would fill the rest with grey.
+    Truncated,
+}
+
+thread_local! {
+    /// Set by [`note_warning`] when libjpeg warns that the data ended early.
+    static JPEG_ENDED_EARLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// libjpeg's warning hook: remember "premature end of JPEG file"; other warnings (corrupt
+/// data libjpeg resynchronises over) are ignored, as Pillow ignores them.
+extern "C-unwind" fn note_warning(cinfo: &mut mozjpeg_sys::jpeg_common_struct, level: c_int) {
+    // SAFETY: libjpeg calls this hook with its live error manager attached to `cinfo`.
+    let code = unsafe { cinfo.err.as_ref() }.map(|e| e.msg_code);
+    if level < 0 && code == Some(mozjpeg_sys::JWRN_JPEG_EOF as c_int) {
+        JPEG_ENDED_EARLY.with(|f| f.set(true));
+    }
+}
+
+/// libjpeg's fatal-error hook: unwind (without the panic hook) to [`decode_jpeg_like_pillow`].
+extern "C-unwind" fn unwind_on_error(_cinfo: &mut mozjpeg_sys::jpeg_common_struct) {
+    std::panic::resume_unwind(Box::new("libjpeg fatal error"));
+}
+
+/// libjpeg-turbo's RGB pixels of a JPEG of `size`. libjpeg reports errors by unwinding
+/// (caught here) and warnings through [`note_warning`].
+fn decode_jpeg_like_pillow(bytes: &[u8], size: (u32, u32)) -> Libjpeg {
+    JPEG_ENDED_EARLY.with(|f| f.set(false));
+    // SAFETY: a zeroed error manager is what `jpeg_std_error` expects to fill in.
+    let mut err: mozjpeg_sys::jpeg_error_mgr = unsafe { std::mem::zeroed() };
+    // SAFETY: `err` is a valid, exclusively borrowed error manager.
+    unsafe { mozjpeg_sys::jpeg_std_error(&mut err) };
+    err.error_exit = Some(unwind_on_error);
+    err.emit_message = Some(note_warning);
+    let pixels = std::panic::catch_unwind(move || -> Option<Vec<u8>> {
+        let decompress = mozjpeg::Decompress::builder().with_err(err).from_mem(bytes);
+        let mut started = decompress.ok()?.rgb().ok()?;
         if (started.width(), started.height()) != (size.0 as usize, size.1 as usize) {
             return None;
         }
         let pixels: Vec<[u8; 3]> = started.read_scanlines().ok()?;
         started.finish().ok()?;
         Some(pixels.into_iter().flatten().collect())
-    })
-    .ok()
-    .flatten()
+    });
+    if JPEG_ENDED_EARLY.with(|f| f.get()) {
+        return Libjpeg::Truncated;
+    }
+    match pixels {
+        Ok(Some(pixels)) => Libjpeg::Pixels(pixels),
+        _ => Libjpeg::Refused,
+    }
 }
 
 /// RGB pixels as `f32` values in `[0, 1]`, `[3, H, W]` row-major.
@@ -91,28 +142,53 @@ pub fn resized_size(w: u32, h: u32, resize: u32) -> (u32, u32) {
 }
 
 /// Resample `img` to `w` x `h` with Pillow's antialiased bilinear filter (`Image.resize(...,
-/// BILINEAR)`, what torchvision's `Resize` calls); `None` for an empty size.
+/// BILINEAR)`, what torchvision's `Resize` calls): the one resampling function of the project
+/// (inference, attacks, folder and Fashion-MNIST datasets, detection inputs and scenes).
+/// Grey (`Luma<u8>`) and RGB (`Rgb<u8>`) images; `None` for an empty size or another pixel
+/// type.
 ///
 /// Pillow filters rows first (to `w` x `h_src`, rounded to 8 bits), then columns;
 /// `fast_image_resize` goes columns first when both change, so the two passes are run as two
 /// one-axis resizes in Pillow's order: the 8-bit intermediate is then Pillow's.
-pub fn resize_bilinear(img: &image::RgbImage, w: u32, h: u32) -> Option<image::RgbImage> {
+pub fn resize_bilinear<P>(
+    img: &image::ImageBuffer<P, Vec<u8>>,
+    w: u32,
+    h: u32,
+) -> Option<image::ImageBuffer<P, Vec<u8>>>
+where
+    P: image::Pixel<Subpixel = u8>,
+{
+    let pixel = match P::CHANNEL_COUNT {
+        1 => PixelType::U8,
+        3 => PixelType::U8x3,
+        _ => return None,
+    };
     if img.width() == 0 || img.height() == 0 || w == 0 || h == 0 {
         return None;
     }
-    let rows = resize_one_axis(img.as_raw().clone(), img.dimensions(), (w, img.height()))?;
-    let both = resize_one_axis(rows, (w, img.height()), (w, h))?;
-    image::RgbImage::from_raw(w, h, both)
+    let rows = resize_one_axis(
+        img.as_raw().clone(),
+        pixel,
+        img.dimensions(),
+        (w, img.height()),
+    )?;
+    let both = resize_one_axis(rows, pixel, (w, img.height()), (w, h))?;
+    image::ImageBuffer::from_raw(w, h, both)
 }
 
-/// One pass of [`resize_bilinear`] over packed RGB bytes (only one side changes; none is a
+/// One pass of [`resize_bilinear`] over packed 8-bit pixels (only one side changes; none is a
 /// copy).
-fn resize_one_axis(bytes: Vec<u8>, from: (u32, u32), to: (u32, u32)) -> Option<Vec<u8>> {
+fn resize_one_axis(
+    bytes: Vec<u8>,
+    pixel: PixelType,
+    from: (u32, u32),
+    to: (u32, u32),
+) -> Option<Vec<u8>> {
     if from == to {
         return Some(bytes);
     }
-    let src = Image::from_vec_u8(from.0, from.1, bytes, PixelType::U8x3).ok()?;
-    let mut dst = Image::new(to.0, to.1, PixelType::U8x3);
+    let src = Image::from_vec_u8(from.0, from.1, bytes, pixel).ok()?;
+    let mut dst = Image::new(to.0, to.1, pixel);
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
     Resizer::new().resize(&src, &mut dst, &options).ok()?;
     Some(dst.into_vec())

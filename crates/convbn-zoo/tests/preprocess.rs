@@ -99,3 +99,82 @@ fn preprocessing_matches_torchvision_and_so_do_the_probabilities() {
         assert!((on_theirs[top] - expected[top]).abs() < 1e-3, "{name}");
     }
 }
+
+/// A deterministic 8-bit test pattern (a hash of the coordinates and channel).
+fn pattern(c: u32) -> impl Fn(u32, u32) -> u8 {
+    move |x, y| ((x.wrapping_mul(73) ^ y.wrapping_mul(151) ^ c.wrapping_mul(29)) % 251) as u8
+}
+
+/// Grey resampling (Fashion-MNIST, detection scenes) and per-channel resampling (the training
+/// transform) are the RGB resampling that the torchvision test above checks: Pillow resamples
+/// each 8-bit channel on its own, and so must we, up and down, in one or both directions.
+#[test]
+fn grey_and_per_channel_resampling_equal_the_rgb_resampling() {
+    use convbn_zoo::image::resize_bilinear;
+    use image::{GrayImage, Luma, Rgb, RgbImage};
+    for ((w, h), (nw, nh)) in [
+        ((28, 28), (64, 64)),
+        ((28, 28), (24, 24)),
+        ((97, 61), (40, 80)),
+        ((5, 300), (5, 17)),
+    ] {
+        let rgb = RgbImage::from_fn(w, h, |x, y| {
+            Rgb([pattern(0)(x, y), pattern(1)(x, y), pattern(2)(x, y)])
+        });
+        let resized = resize_bilinear(&rgb, nw, nh).expect("non-empty");
+        assert_eq!(resized.dimensions(), (nw, nh));
+        for c in 0..3 {
+            let grey = GrayImage::from_fn(w, h, |x, y| Luma([pattern(c)(x, y)]));
+            let alone = resize_bilinear(&grey, nw, nh).expect("non-empty");
+            for (x, y, p) in alone.enumerate_pixels() {
+                assert_eq!(
+                    p.0[0],
+                    resized.get_pixel(x, y).0[c as usize],
+                    "{w}x{h} -> {nw}x{nh}"
+                );
+            }
+        }
+    }
+    let empty = GrayImage::new(0, 3);
+    assert!(resize_bilinear(&empty, 4, 4).is_none());
+    assert!(resize_bilinear(&GrayImage::new(3, 3), 0, 4).is_none());
+}
+
+/// A JPEG or PNG cut short is an error naming the file, not an image half filled with grey
+/// (libjpeg would fill it and the `image` crate accepts such JPEGs; Pillow refuses them).
+#[test]
+fn truncated_images_are_refused() {
+    use convbn_zoo::image::open_rgb;
+    let dir = std::env::temp_dir().join(format!("convbn-truncated-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let jpeg = std::fs::read(fixture("astronaut_q90.jpg")).unwrap();
+    let whole = dir.join("whole.jpg");
+    std::fs::write(&whole, &jpeg).unwrap();
+    assert!(open_rgb(&whole).is_ok());
+    // Pillow refuses all of these, the last (only the end-of-image marker missing)
+    // included: "image file is truncated".
+    for keep in [3000, jpeg.len() / 2, jpeg.len() - 2] {
+        let cut = dir.join(format!("cut{keep}.jpg"));
+        std::fs::write(&cut, &jpeg[..keep]).unwrap();
+        let err = open_rgb(&cut)
+            .expect_err("a truncated JPEG must be refused")
+            .to_string();
+        println!("{keep} of {} bytes: {err}", jpeg.len());
+        assert!(
+            err.contains("truncated") || err.contains("not a readable"),
+            "{err}"
+        );
+        assert!(err.contains(&cut.display().to_string()), "{err}");
+    }
+    let mut png = Vec::new();
+    image::RgbImage::from_fn(64, 64, |x, y| image::Rgb([x as u8, y as u8, 7]))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let cut = dir.join("cut.png");
+    std::fs::write(&cut, &png[..png.len() / 2]).unwrap();
+    let err = open_rgb(&cut)
+        .expect_err("a truncated PNG must be refused")
+        .to_string();
+    assert!(err.contains(&cut.display().to_string()), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use convbn_train::data::ImageSet;
 use convbn_train::data::fashion_mnist;
+use convbn_zoo::image::resize_bilinear;
 use image::{RgbImage, imageops};
 
 use crate::DetectError;
@@ -101,13 +102,14 @@ impl DetectionSet {
         self.labels.push(labels);
     }
 
-    /// Add an RGB image of any size: resized (bilinear) to the network size.
+    /// Add an RGB image of any size: resized to the network size by
+    /// [`resize_bilinear`] (Pillow's bilinear, as torchvision's `Resize`).
     fn push_rgb(&mut self, name: String, image: &RgbImage, boxes: Vec<Bbox>, labels: Vec<usize>) {
         let s = self.images.width as u32;
         let resized = if image.dimensions() == (s, s) {
             image.clone()
         } else {
-            imageops::resize(image, s, s, imageops::FilterType::Triangle)
+            resize_bilinear(image, s, s).expect("an image and the network size are not empty")
         };
         let plane = (s * s) as usize;
         let mut planar = vec![0u8; 3 * plane];
@@ -409,13 +411,9 @@ fn scenes(train: usize, test: usize, size: usize, fetch: bool) -> Result<DetectS
             let pixels = if s.size == size {
                 grey.into_raw()
             } else {
-                imageops::resize(
-                    &grey,
-                    size as u32,
-                    size as u32,
-                    imageops::FilterType::Triangle,
-                )
-                .into_raw()
+                resize_bilinear(&grey, size as u32, size as u32)
+                    .expect("a scene and the network size are not empty")
+                    .into_raw()
             };
             out.push(
                 format!("{what}-{i}"),

@@ -1,10 +1,13 @@
 //! From 8-bit images to a normalised `[N, 3, S, S]` batch: optional random translation and
-//! horizontal flip (training), bilinear resize to `S`, grey to RGB, `(x/255 - mean) / std`.
+//! horizontal flip (training), Pillow's bilinear resize to `S`, grey to RGB,
+//! `(x/255 - mean) / std`.
 //!
 //! Every random choice comes from [`Rng`] streams named by `(seed, epoch, position)`, so a
 //! batch is a pure function of its position in the run.
 
 use burn::tensor::{Device, Tensor, TensorData};
+use convbn_zoo::image::resize_bilinear;
+use image::{GrayImage, Luma};
 
 use crate::data::ImageSet;
 use crate::rng::Rng;
@@ -64,37 +67,39 @@ impl Transform {
         Tensor::from_data(TensorData::new(out, [indices.len(), 3, s, s]), device)
     }
 
-    /// Render image `i` of `set` into `out` (`3 * size * size` values).
+    /// Render image `i` of `set` into `out` (`3 * size * size` values), as torchvision's
+    /// training transform on a PIL image: the jitter moves the 8-bit source pixels
+    /// (`RandomHorizontalFlip`, then `RandomCrop(padding, padding_mode="edge")`: edge pixels
+    /// repeat), [`resize_bilinear`] resizes each channel to `size` x `size` (Pillow's bilinear,
+    /// torchvision's `Resize`), then `ToTensor` and `Normalize`; grey repeats to RGB.
     pub fn render(&self, set: &ImageSet, i: usize, jitter: Jitter, out: &mut [f32]) {
         let (h, w, s) = (set.height, set.width, self.size);
         let src = set.image(i);
-        let (sy, sx) = (h as f32 / s as f32, w as f32 / s as f32);
-        // Half-pixel-centre bilinear sampling (torchvision `Resize` without antialias), edges
-        // clamped, so a translated image repeats its border pixels.
-        let coord = |o: usize, scale: f32, shift: i64, n: usize| {
-            let c = ((o as f32 + 0.5) * scale - 0.5 - shift as f32).clamp(0.0, (n - 1) as f32);
-            let lo = c.floor() as usize;
-            (lo, (lo + 1).min(n - 1), c - lo as f32)
+        let moved = |plane: &[u8]| -> GrayImage {
+            GrayImage::from_fn(w as u32, h as u32, |x, y| {
+                let shift = |o: u32, by: i64, n: usize| (o as i64 - by).clamp(0, n as i64 - 1);
+                let (sx, sy) = (shift(x, jitter.dx, w), shift(y, jitter.dy, h) as usize);
+                let sx = if jitter.flip {
+                    w - 1 - sx as usize
+                } else {
+                    sx as usize
+                };
+                Luma([plane[sy * w + sx]])
+            })
         };
-        let xs: Vec<_> = (0..s)
-            .map(|ox| {
-                let ox = if jitter.flip { s - 1 - ox } else { ox };
-                coord(ox, sx, if jitter.flip { -jitter.dx } else { jitter.dx }, w)
+        let planes: Vec<Vec<u8>> = (0..set.channels)
+            .map(|c| {
+                let resized =
+                    resize_bilinear(&moved(&src[c * h * w..][..h * w]), s as u32, s as u32)
+                        .expect("an image set's images are not empty");
+                resized.into_raw()
             })
             .collect();
         for c in 0..3 {
-            let plane = &src[(c % set.channels) * h * w..][..h * w];
             let (mean, std) = (self.mean[c], self.std[c]);
-            for oy in 0..s {
-                let (y0, y1, fy) = coord(oy, sy, jitter.dy, h);
-                let (r0, r1) = (&plane[y0 * w..][..w], &plane[y1 * w..][..w]);
-                let row = &mut out[(c * s + oy) * s..][..s];
-                for (o, &(x0, x1, fx)) in row.iter_mut().zip(&xs) {
-                    let top = r0[x0] as f32 + fx * (r0[x1] as f32 - r0[x0] as f32);
-                    let bottom = r1[x0] as f32 + fx * (r1[x1] as f32 - r1[x0] as f32);
-                    let v = (top + fy * (bottom - top)) / 255.0;
-                    *o = (v - mean) / std;
-                }
+            let plane = &planes[c % set.channels];
+            for (o, &p) in out[c * s * s..][..s * s].iter_mut().zip(plane) {
+                *o = (p as f32 / 255.0 - mean) / std;
             }
         }
     }
@@ -181,9 +186,10 @@ mod tests {
             std: [0.5; 3],
         };
         let out = render(&t, &s, Jitter::default());
-        // Columns sample x = -0.25, 0.25, 0.75, 1.25 -> clamped 0, 0.25, 0.75, 1.
-        let expect = [-1.0, -0.5, 0.5, 1.0];
-        for (o, e) in out[..4].iter().zip(expect) {
+        // Columns sample x = -0.25, 0.25, 0.75, 1.25 -> clamped 0, 0.25, 0.75, 1 of the way
+        // from 0 to 255: 0, 63.75, 191.25, 255, rounded to 8 bits as Pillow does.
+        for (o, e) in out[..4].iter().zip([0.0, 64.0, 191.0, 255.0]) {
+            let e = (e / 255.0 - 0.5) / 0.5;
             assert!((o - e).abs() < 1e-6, "{o} vs {e}");
         }
     }

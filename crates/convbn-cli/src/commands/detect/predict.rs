@@ -127,7 +127,7 @@ pub fn run(args: Args) -> Result<()> {
             let source = if source.dimensions() == (w, h) {
                 source
             } else {
-                image::imageops::resize(&source, w, h, image::imageops::FilterType::Triangle)
+                convbn_zoo::image::resize_bilinear(&source, w, h).unwrap_or(source)
             };
             let truth: Vec<_> = set.boxes[i]
                 .iter()
