@@ -7,7 +7,7 @@ use anyhow::Result;
 use plotters::prelude::*;
 
 use super::lines::panel;
-use super::{err, init_font};
+use super::{err, init_font, png};
 
 /// One measured step of one series (a framework's mode) of a model.
 pub struct Point {
@@ -52,49 +52,49 @@ pub fn draw(model: &str, rows: &[Point], path: &Path) -> Result<()> {
     init_font();
     let max_size = rows.iter().map(|r| r.size).max().unwrap_or(0);
     let max_batch = rows.iter().map(|r| r.batch).max().unwrap_or(0);
-    let root = BitMapBackend::new(path, (1400, 1000)).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let title = format!("{model}: one training step (forward + backward), by mode");
-    let root = root.titled(&title, ("sans-serif", 26)).map_err(err)?;
-    let panels = root.split_evenly((2, 2));
-    let mb = |r: &Point| r.retained_bytes as f64 / 1e6;
-    let ms = |r: &Point| r.step_ms;
-    let at_size = |r: &Point| r.size == max_size;
-    let at_batch = |r: &Point| r.batch == max_batch;
-    let batch = |r: &Point| r.batch as f64;
-    let size = |r: &Point| r.size as f64;
-    panel(
-        &panels[0],
-        &format!("memory kept for backward, {max_size}x{max_size}"),
-        "batch size",
-        "MB retained after forward",
-        &series(rows, at_size, batch, mb),
-        true,
-    )?;
-    panel(
-        &panels[1],
-        &format!("step time, {max_size}x{max_size}"),
-        "batch size",
-        "ms (median)",
-        &series(rows, at_size, batch, ms),
-        true,
-    )?;
-    panel(
-        &panels[2],
-        &format!("memory kept for backward, batch {max_batch}"),
-        "input size (pixels per side)",
-        "MB retained after forward",
-        &series(rows, at_batch, size, mb),
-        true,
-    )?;
-    panel(
-        &panels[3],
-        &format!("step time, batch {max_batch}"),
-        "input size (pixels per side)",
-        "ms (median)",
-        &series(rows, at_batch, size, ms),
-        true,
-    )?;
-    root.present().map_err(err)?;
-    Ok(())
+    png(path, (1400, 1000), None, |root| {
+        root.fill(&WHITE).map_err(err)?;
+        let title = format!("{model}: one training step (forward + backward), by mode");
+        let root = root.titled(&title, ("sans-serif", 26)).map_err(err)?;
+        let panels = root.split_evenly((2, 2));
+        let mb = |r: &Point| r.retained_bytes as f64 / 1e6;
+        let ms = |r: &Point| r.step_ms;
+        let at_size = |r: &Point| r.size == max_size;
+        let at_batch = |r: &Point| r.batch == max_batch;
+        let batch = |r: &Point| r.batch as f64;
+        let size = |r: &Point| r.size as f64;
+        panel(
+            &panels[0],
+            &format!("memory kept for backward, {max_size}x{max_size}"),
+            "batch size",
+            "MB retained after forward",
+            &series(rows, at_size, batch, mb),
+            true,
+        )?;
+        panel(
+            &panels[1],
+            &format!("step time, {max_size}x{max_size}"),
+            "batch size",
+            "ms (median)",
+            &series(rows, at_size, batch, ms),
+            true,
+        )?;
+        panel(
+            &panels[2],
+            &format!("memory kept for backward, batch {max_batch}"),
+            "input size (pixels per side)",
+            "MB retained after forward",
+            &series(rows, at_batch, size, mb),
+            true,
+        )?;
+        panel(
+            &panels[3],
+            &format!("step time, batch {max_batch}"),
+            "input size (pixels per side)",
+            "ms (median)",
+            &series(rows, at_batch, size, ms),
+            true,
+        )?;
+        Ok(())
+    })
 }

@@ -9,7 +9,7 @@ use convbn_detect::decode::Prediction;
 use image::{RgbImage, imageops};
 use plotters::prelude::*;
 
-use super::{color, err, init_font};
+use super::{color, err, init_font, png};
 
 /// Smallest side of the drawn picture: small images are enlarged (nearest neighbour) so the
 /// labels stay readable.
@@ -26,10 +26,8 @@ pub fn draw(
     init_font();
     let (w, h) = image.dimensions();
     let k = (MIN_SIDE as f64 / f64::from(w.min(h))).max(1.0).ceil() as u32;
-    let mut canvas =
-        imageops::resize(image, w * k, h * k, imageops::FilterType::Nearest).into_raw();
-    {
-        let root = BitMapBackend::with_buffer(&mut canvas, (w * k, h * k)).into_drawing_area();
+    let canvas = imageops::resize(image, w * k, h * k, imageops::FilterType::Nearest).into_raw();
+    png(path, (w * k, h * k), Some(canvas), |root| {
         let at = |x: f64, y: f64| ((x * f64::from(k)) as i32, (y * f64::from(k)) as i32);
         for (b, _) in truth {
             root.draw(&Rectangle::new(
@@ -59,10 +57,6 @@ pub fn draw(
             .map_err(err)?;
             root.draw_text(&text, &style, (x + 3, y + 2)).map_err(err)?;
         }
-        root.present().map_err(err)?;
-    }
-    RgbImage::from_raw(w * k, h * k, canvas)
-        .expect("buffer of the drawn size")
-        .save(path)
-        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
+        Ok(())
+    })
 }

@@ -8,7 +8,7 @@ use convbn_train::log::{IterationRecord, RunLog};
 use plotters::prelude::*;
 
 use super::lines::panel;
-use super::{err, init_font};
+use super::{err, init_font, png};
 
 /// Exponential moving average, for readable noisy curves.
 fn smooth(values: &[f64], alpha: f64) -> Vec<f64> {
@@ -45,14 +45,14 @@ pub type Panel<'a> = (
 /// Draw four panels in a 2x2 grid under `title` into a PNG at `path`.
 pub fn grid(title: &str, path: &Path, panels: [Panel<'_>; 4]) -> Result<()> {
     init_font();
-    let root = BitMapBackend::new(path, (1400, 1000)).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let root = root.titled(title, ("sans-serif", 26)).map_err(err)?;
-    for (area, (caption, x, y, data, points)) in root.split_evenly((2, 2)).iter().zip(panels) {
-        panel(area, caption, x, y, &data, points)?;
-    }
-    root.present().map_err(err)?;
-    Ok(())
+    png(path, (1400, 1000), None, |root| {
+        root.fill(&WHITE).map_err(err)?;
+        let root = root.titled(title, ("sans-serif", 26)).map_err(err)?;
+        for (area, (caption, x, y, data, points)) in root.split_evenly((2, 2)).iter().zip(panels) {
+            panel(area, caption, x, y, &data, points)?;
+        }
+        Ok(())
+    })
 }
 
 /// Exponential moving average of `values` along `steps`, as points.

@@ -5,7 +5,8 @@ use std::path::Path;
 use anyhow::Result;
 use plotters::prelude::*;
 
-use super::{color, err, init_font};
+use super::lines::legend;
+use super::{color, err, init_font, png};
 
 /// Draw the histogram of `log10(values)` (positive values only) with `bins` bins.
 pub fn draw_log10(
@@ -38,47 +39,39 @@ pub fn draw_log10(
         counts[(((v - lo) / width) as usize).min(bins - 1)] += 1;
     }
     let top = counts.iter().copied().max().unwrap_or(1) as f64 * 1.08;
-    let root = BitMapBackend::new(path, (1000, 650)).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 22))
-        .margin(15)
-        .x_label_area_size(50)
-        .y_label_area_size(70)
-        .build_cartesian_2d(lo..hi, 0.0..top)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc(x_desc)
-        .y_desc("channels")
-        .x_label_formatter(&|v| format!("1e{v:.1}"))
-        .label_style(("sans-serif", 14))
-        .draw()
-        .map_err(err)?;
-    let c = color(0);
-    chart
-        .draw_series(counts.iter().enumerate().map(|(i, &n)| {
-            let x = lo + i as f64 * width;
-            Rectangle::new([(x, 0.0), (x + width, n as f64)], c.filled())
-        }))
-        .map_err(err)?;
-    // The line s = 1: channels left of it get a larger learning rate in Deploy mode.
-    chart
-        .draw_series(LineSeries::new(
-            [(0.0, 0.0), (0.0, top)],
-            color(1).stroke_width(2),
-        ))
-        .map_err(err)?
-        .label("|s| = 1: left of it, Deploy's per-channel lr factor 1/s^2 > 1")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color(1).stroke_width(3)));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font(("sans-serif", 15))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)?;
-    Ok(())
+    png(path, (1000, 650), None, |root| {
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 22))
+            .margin(15)
+            .x_label_area_size(50)
+            .y_label_area_size(70)
+            .build_cartesian_2d(lo..hi, 0.0..top)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc("channels")
+            .x_label_formatter(&|v| format!("1e{v:.1}"))
+            .label_style(("sans-serif", 14))
+            .draw()
+            .map_err(err)?;
+        let c = color(0);
+        chart
+            .draw_series(counts.iter().enumerate().map(|(i, &n)| {
+                let x = lo + i as f64 * width;
+                Rectangle::new([(x, 0.0), (x + width, n as f64)], c.filled())
+            }))
+            .map_err(err)?;
+        // The line s = 1: channels left of it get a larger learning rate in Deploy mode.
+        chart
+            .draw_series(LineSeries::new(
+                [(0.0, 0.0), (0.0, top)],
+                color(1).stroke_width(2),
+            ))
+            .map_err(err)?
+            .label("|s| = 1: left of it, Deploy's per-channel lr factor 1/s^2 > 1")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color(1).stroke_width(3)));
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)
+    })
 }

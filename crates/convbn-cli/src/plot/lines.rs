@@ -3,11 +3,11 @@
 use anyhow::Result;
 use plotters::prelude::*;
 
-use super::{color, err};
+use super::{Canvas, color, err};
 
 /// One line chart; `points` also marks every point.
 pub fn panel(
-    area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    area: &Canvas<'_>,
     caption: &str,
     x_desc: &str,
     y_desc: &str,
@@ -57,8 +57,17 @@ pub fn panel(
                 .map_err(err)?;
         }
     }
+    legend(&mut chart, SeriesLabelPosition::MiddleRight)
+}
+
+/// Draw a chart's series labels at `position`, in the one legend style of the charts.
+pub fn legend<'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, BitMapBackend<'a>, CT>,
+    position: SeriesLabelPosition,
+) -> Result<()> {
     chart
         .configure_series_labels()
+        .position(position)
         .label_font(("sans-serif", 15))
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
