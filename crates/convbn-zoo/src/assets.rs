@@ -382,12 +382,7 @@ impl Asset {
         let dir = cache_dir();
         std::fs::create_dir_all(&dir).map_err(|e| ZooError::io(&dir, e))?;
         let lock_path = dir.join(".fetch.lock");
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| ZooError::io(&lock_path, e))?;
+        let lock = crate::files::open_lock_file(&lock_path)?;
         lock.lock().map_err(|e| ZooError::io(&lock_path, e))?;
         let result = self.fetch_unlocked();
         drop(lock);

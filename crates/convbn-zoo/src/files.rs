@@ -115,12 +115,7 @@ impl DirLock {
         // A lock file removed by its last holder while we opened it is locked in vain: lock
         // again until the file we hold is the one at the path.
         for _ in 0..8 {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-                .map_err(|e| ZooError::io(&path, e))?;
+            let file = open_lock_file(&path)?;
             match file.try_lock() {
                 Ok(()) => {}
                 Err(std::fs::TryLockError::WouldBlock) => {
@@ -153,6 +148,17 @@ impl DirLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Open (creating, never truncating) the file at `path` whose OS lock guards something: a run
+/// directory ([`DirLock`]) or the asset cache's fetches.
+pub(crate) fn open_lock_file(path: &Path) -> Result<File, ZooError> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| ZooError::io(path, e))
 }
 
 /// Whether the open `file` is the file at `path`.
