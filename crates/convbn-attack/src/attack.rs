@@ -144,7 +144,7 @@ pub fn attack(
     let mut costs = Vec::with_capacity(steps);
     let mut first_gradient = Vec::new();
     for k in 0..steps {
-        let meter = Meter::start();
+        let meter = Meter::start_on(&clean.device());
         let xg = Tensor::<4>::from_inner(x.clone()).require_grad();
         let logits = model.forward(convbn_zoo::image::normalize(xg.clone(), mean, std))?;
         let loss = loss_fn.forward(logits, y.clone());

@@ -1,14 +1,41 @@
-//! Which burn device the commands run on, and at which float precision.
+//! Which burn device the commands run on (`--device`), and at which float precision.
 
 use anyhow::{Context, Result};
-use burn::tensor::{Device, DeviceConfig, FloatDType};
+use burn::tensor::{Device, FloatDType};
+use convbn::DeviceSpec;
 
-/// The default training device: burn's pure-Rust CPU backend with autodiff.
-///
-/// Builds with the `wgpu` or `cuda` feature may pass their own device to the library; the
-/// commands use the CPU backend so that their measurements are comparable across machines.
-pub fn training_device() -> Device {
-    Device::flex().autodiff()
+/// The `--device` option every command that computes takes.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct DeviceArgs {
+    /// Backend and adapter: cpu (burn's CPU backend, the default), wgpu (best GPU),
+    /// wgpu:cpu (a software adapter, e.g. Mesa's lavapipe), wgpu:N, wgpu-vulkan[:ADAPTER],
+    /// wgpu-gl[:ADAPTER], cuda[:N]. GPU backends need a build with `--features
+    /// convbn-cli/wgpu` or `convbn-cli/cuda`.
+    #[arg(long, default_value = "cpu", value_parser = parse_device)]
+    pub device: DeviceSpec,
+}
+
+fn parse_device(s: &str) -> Result<DeviceSpec, String> {
+    s.parse()
+        .map_err(|e: convbn::device::DeviceError| e.to_string())
+}
+
+impl DeviceArgs {
+    /// The device to train on (with autodiff), tensors in `precision`. Must run before the
+    /// process creates any tensor on the device (burn fixes a device's default dtype at first
+    /// use).
+    pub fn training_device(&self, precision: Precision) -> Result<Device> {
+        self.device
+            .training_device(precision.dtype())
+            .with_context(|| format!("starting device {}", self.device))
+    }
+
+    /// The device to run inference on (no autodiff), in f32.
+    pub fn inference_device(&self) -> Result<Device> {
+        self.device
+            .device(FloatDType::F32)
+            .with_context(|| format!("starting device {}", self.device))
+    }
 }
 
 /// Float precision of every tensor a command creates.
@@ -23,18 +50,11 @@ pub enum Precision {
     F64,
 }
 
-/// [`training_device`] whose tensors default to `precision`. Must run before the process
-/// creates any tensor on the CPU device (burn fixes a device's default dtype at first use).
-pub fn training_device_at(precision: Precision) -> Result<Device> {
-    let mut plain = Device::flex();
-    if precision == Precision::F64 {
-        plain
-            .configure(DeviceConfig {
-                float_dtype: Some(FloatDType::F64),
-                ..Default::default()
-            })
-            .map_err(|e| anyhow::anyhow!("{e:?}"))
-            .context("switching the CPU device to f64")?;
+impl Precision {
+    fn dtype(self) -> FloatDType {
+        match self {
+            Precision::F32 => FloatDType::F32,
+            Precision::F64 => FloatDType::F64,
+        }
     }
-    Ok(plain.autodiff())
 }

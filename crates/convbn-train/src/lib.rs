@@ -26,6 +26,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod data;
 mod error;
+pub mod learner;
 pub mod lockstep;
 pub mod log;
 pub mod observer;

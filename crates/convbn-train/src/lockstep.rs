@@ -51,6 +51,12 @@ pub fn log_file(out_dir: &Path, mode: Mode) -> PathBuf {
     out_dir.join(mode.to_string()).join("log.json")
 }
 
+/// The order in which epoch `epoch` of a run seeded with `seed` visits `len` training images:
+/// a permutation drawn from `(seed, epoch, salt)` (the task's [`Task::ORDER_SALT`]).
+pub fn epoch_order(seed: u64, epoch: usize, salt: u64, len: usize) -> Vec<usize> {
+    Rng::new(&[seed, epoch as u64, salt]).permutation(len)
+}
+
 /// What one iteration of one mode measured, for the task to put into its record.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Iteration {
@@ -317,8 +323,8 @@ impl<T: Task> Lockstep<T> {
                 return Ok(self.logs().into_iter().cloned().collect());
             }
             if order.as_ref().is_none_or(|(e, _)| *e != epoch) {
-                let salt = [plan.seed, epoch as u64, T::ORDER_SALT];
-                order = Some((epoch, Rng::new(&salt).permutation(self.task.train_len())));
+                let len = self.task.train_len();
+                order = Some((epoch, epoch_order(plan.seed, epoch, T::ORDER_SALT, len)));
             }
             let epoch_order = &order.as_ref().expect("drawn above").1;
             let batch = self.task.batch(self.position, epoch_order, &self.device);
@@ -327,7 +333,7 @@ impl<T: Task> Lockstep<T> {
                 if run.log.diverged() {
                     continue; // diverged: stopped before the bad step, record kept
                 }
-                let meter = Meter::start();
+                let meter = Meter::start_on(&self.device);
                 let forward = self.task.forward(run.model(), &batch)?;
                 let loss = forward.loss.clone().into_scalar::<f64>();
                 // A non-finite loss stops the mode before its step: the model (and so every

@@ -16,7 +16,6 @@ use crate::data::{Split, fashion_mnist, folder};
 use crate::lockstep::{Evaluation, Forward, Iteration, Lockstep, Plan, Record, Task};
 pub use crate::lockstep::{RunOptions, checkpoint_file, log_file, materialize};
 use crate::log::{EpochRecord, IterationRecord, RunLog};
-use crate::rng::Rng;
 
 /// Fine-tuning a classifier on a split: what [`Lockstep`] needs to know about it.
 pub struct Classification {
@@ -100,8 +99,13 @@ impl Task for Classification {
         let jitter: Vec<Jitter> = if self.config.augment {
             positions
                 .map(|p| {
-                    let mut rng = Rng::new(&[seed, epoch as u64, p as u64, 0xA06]);
-                    Jitter::draw(&mut rng, self.data.train.height, self.data.train.width)
+                    Jitter::at(
+                        seed,
+                        epoch,
+                        p,
+                        self.data.train.height,
+                        self.data.train.width,
+                    )
                 })
                 .collect()
         } else {
@@ -177,7 +181,7 @@ impl Task for Classification {
 }
 
 /// How many rows of `logits` have their largest value at the label.
-fn correct(logits: Tensor<2>, y: Tensor<1, Int>) -> i64 {
+pub(crate) fn correct(logits: Tensor<2>, y: Tensor<1, Int>) -> i64 {
     let n = y.dims()[0];
     logits
         .argmax(1)

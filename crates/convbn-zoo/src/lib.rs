@@ -11,6 +11,7 @@ pub mod files;
 pub mod image;
 pub mod imagenet;
 mod layers;
+pub mod learner;
 pub mod load;
 pub mod models;
 pub mod pretrained;

@@ -21,7 +21,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::commands::Format;
-use crate::device::{Precision, training_device_at};
+use crate::device::Precision;
 
 /// Attack options.
 #[derive(clap::Args, Debug)]
@@ -71,6 +71,8 @@ pub struct Args {
     /// Images (PNG/JPEG) or folders of images.
     #[arg(required = true)]
     images: Vec<PathBuf>,
+    #[command(flatten)]
+    device: crate::device::DeviceArgs,
 }
 
 /// One image attacked in one mode.
@@ -194,7 +196,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     crate::commands::distinct_modes(&args.mode, "--mode")?;
     let files = expand(&args.images)?;
-    let device = training_device_at(args.precision)?;
+    let device = args.device.training_device(args.precision)?;
     let plain = device.clone().inner();
     let weights = args
         .weights

@@ -9,7 +9,6 @@ use serde::Serialize;
 use crate::budget;
 use crate::commands::Format;
 use crate::commands::modes::human_bytes;
-use crate::device::training_device;
 
 /// Workload to measure.
 #[derive(clap::Args, Debug)]
@@ -35,6 +34,8 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    #[command(flatten)]
+    device: crate::device::DeviceArgs,
 }
 
 /// One measurement, as printed with `--format json`.
@@ -74,7 +75,7 @@ pub fn run(args: Args) -> Result<()> {
         ),
         needed,
     )?;
-    let device = training_device();
+    let device = args.device.training_device(crate::device::Precision::F32)?;
     let model = ConvBnReluStack::new(args.channels, args.blocks, args.mode, &device)
         .context("building the block stack")?;
     let shape = [args.batch, args.channels, args.size, args.size];

@@ -1,7 +1,6 @@
 //! `convbn inspect`: the ConvBN blocks of a zoo model and its parameter count.
 
 use anyhow::Result;
-use burn::tensor::Device;
 use convbn::{BlockField, Mode, blocks, set_mode, trainable_parameters};
 use convbn_zoo::Architecture;
 use convbn_zoo::pretrained::{Weights, build};
@@ -20,6 +19,8 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    #[command(flatten)]
+    device: crate::device::DeviceArgs,
 }
 
 #[derive(Serialize)]
@@ -40,7 +41,12 @@ struct Report {
 
 /// Print the blocks.
 pub fn run(args: Args) -> Result<()> {
-    let mut model = build(args.model, &Weights::Random, false, &Device::flex())?;
+    let mut model = build(
+        args.model,
+        &Weights::Random,
+        false,
+        &args.device.inference_device()?,
+    )?;
     set_mode(&mut model, args.mode)?;
     let report = Report {
         model: args.model.to_string(),

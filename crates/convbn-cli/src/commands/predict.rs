@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use burn::tensor::Device;
 use convbn::{Mode, set_mode};
 use convbn_zoo::imagenet::{Prediction, class_names, top_k};
 use convbn_zoo::pretrained::{Weights, build};
@@ -33,6 +32,8 @@ pub struct Args {
     /// Image files (PNG or JPEG).
     #[arg(required = true)]
     images: Vec<PathBuf>,
+    #[command(flatten)]
+    device: crate::device::DeviceArgs,
 }
 
 #[derive(Serialize)]
@@ -55,7 +56,7 @@ pub fn run(args: Args) -> Result<()> {
             missing.display()
         );
     }
-    let device = Device::flex();
+    let device = args.device.inference_device()?;
     let weights = args
         .weights
         .clone()

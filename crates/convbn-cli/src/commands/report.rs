@@ -14,7 +14,7 @@ use crate::budget;
 use crate::commands::Format;
 use crate::commands::summary::{self, COST_HEADERS};
 use crate::commands::train_args::TrainArgs;
-use crate::device::training_device;
+use crate::device::Precision;
 use crate::plot;
 use crate::progress::TrainProgress;
 
@@ -66,7 +66,7 @@ pub fn train_and_report(args: &TrainArgs, modes: &[Mode], format: Format) -> Res
     let _lock = claim_run_dir(&args.out)?;
     // Read now, to refuse a mixed directory before any work; the lock keeps them as they are.
     let earlier = earlier_logs::<RunLog>(&args.out, modes, &config)?;
-    let device = training_device();
+    let device = args.device.training_device(Precision::F32)?;
     check_memory(&config, modes.len(), &device)?;
     let mut job = if args.run.resume {
         Finetune::resume(config.clone(), modes, options, &device)?

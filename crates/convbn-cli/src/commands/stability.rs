@@ -10,7 +10,6 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use burn::tensor::Device;
 use convbn::{Mode, scales};
 use convbn_train::log::RunLog;
 use convbn_train::trainer::log_file;
@@ -39,6 +38,8 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    #[command(flatten)]
+    device: crate::device::DeviceArgs,
 }
 
 /// Distribution of the scaling coefficients.
@@ -72,7 +73,7 @@ struct Summary {
 
 /// Run it.
 pub fn run(args: Args) -> Result<()> {
-    let device = Device::flex();
+    let device = args.device.inference_device()?;
     let weights = args
         .weights
         .clone()

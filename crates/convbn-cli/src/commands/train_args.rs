@@ -78,6 +78,8 @@ pub struct TrainArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub run: RunArgs,
+    #[command(flatten)]
+    pub device: crate::device::DeviceArgs,
 }
 
 impl TrainArgs {

@@ -35,6 +35,14 @@ pub struct Jitter {
 }
 
 impl Jitter {
+    /// The jitter of the image at `position` of `epoch`'s data order in a run seeded with
+    /// `seed`: a pure function of the three, so every trainer and any number of workers
+    /// augment a given batch alike.
+    pub fn at(seed: u64, epoch: usize, position: usize, height: usize, width: usize) -> Self {
+        let mut rng = Rng::new(&[seed, epoch as u64, position as u64, 0xA06]);
+        Self::draw(&mut rng, height, width)
+    }
+
     /// The random-crop-with-padding and flip augmentation: shifts of up to 1/8 of the image
     /// side in each direction (3 pixels for 28x28), edge pixels repeated, flip with
     /// probability 1/2.

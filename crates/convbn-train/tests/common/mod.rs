@@ -92,3 +92,28 @@ pub fn have_assets() -> bool {
     .iter()
     .all(|n| convbn_zoo::assets::for_test(n).is_some())
 }
+
+/// Every float parameter of a module, flattened in visiting order.
+pub fn parameters<M: burn::module::Module>(model: &M) -> Vec<f32> {
+    struct Collect(Vec<f32>);
+    impl burn::module::ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(
+            &mut self,
+            param: &burn::module::Param<burn::tensor::Tensor<D>>,
+        ) {
+            let data = param.val().into_data().convert::<f32>();
+            self.0.extend(data.to_vec::<f32>().expect("f32 values"));
+        }
+    }
+    let mut c = Collect(Vec::new());
+    model.visit(&mut c);
+    c.0
+}
+
+/// `|a - b| / |b|` over whole vectors.
+pub fn relative_distance(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let d: f64 = a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
+    let n: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum();
+    (d / n.max(1e-30)).sqrt()
+}

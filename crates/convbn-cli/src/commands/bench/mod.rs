@@ -17,13 +17,13 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+use convbn::DeviceSpec;
 use convbn::Mode;
 use convbn_zoo::Architecture;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use self::output::{Framework, Row};
 use self::step::{Workload, build, step};
-use crate::device::training_device;
 
 /// Output format of `convbn bench`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,6 +70,8 @@ pub struct Args {
     /// `bench/setup_pytorch.sh` installs, then `python3`).
     #[arg(long)]
     python: Option<PathBuf>,
+    #[command(flatten)]
+    device: crate::device::DeviceArgs,
 }
 
 /// Run the whole benchmark.
@@ -108,6 +110,7 @@ pub fn run(args: Args) -> Result<()> {
         args.batch.iter().copied().max().unwrap_or(1),
         args.size.iter().copied().max().unwrap_or(1),
     );
+    let device = args.device.training_device(crate::device::Precision::F32)?;
     for &arch in &args.models {
         crate::budget::ensure_zoo_training_fits(
             &format!("bench {arch}"),
@@ -115,7 +118,7 @@ pub fn run(args: Args) -> Result<()> {
             modes.len(),
             batch,
             size,
-            &training_device(),
+            &device,
         )?;
     }
     let steps_per_workload = (args.warmup + args.steps) as u64;
@@ -128,7 +131,6 @@ pub fn run(args: Args) -> Result<()> {
         })
         .sum();
     let bar = progress(total);
-    let device = training_device();
     let mut rows = Vec::new();
     for &w in &workloads {
         let python = python.as_ref().filter(|_| in_torchvision(w.arch));
@@ -171,7 +173,7 @@ fn measure(
     let mut ours = Vec::new();
     for &mode in modes {
         status(bar, format!("{label}: memory, {mode}"));
-        ours.push(spawn_worker(w, mode)?);
+        ours.push(spawn_worker(w, mode, &args.device.device)?);
         bar.inc(1);
     }
     let mut theirs = Vec::new();
@@ -229,7 +231,7 @@ fn in_torchvision(arch: Architecture) -> bool {
 }
 
 /// Measure one mode's memory in a child `convbn bench-worker`.
-fn spawn_worker(w: Workload, mode: Mode) -> Result<worker::Memory> {
+fn spawn_worker(w: Workload, mode: Mode, device: &DeviceSpec) -> Result<worker::Memory> {
     let exe = std::env::current_exe().context("locating the convbn binary")?;
     let out = Command::new(exe)
         .args(["bench-worker", "--model", w.arch.name(), "--mode"])
@@ -239,6 +241,8 @@ fn spawn_worker(w: Workload, mode: Mode) -> Result<worker::Memory> {
             &w.batch.to_string(),
             "--size",
             &w.size.to_string(),
+            "--device",
+            &device.to_string(),
         ])
         .output()
         .context("starting the memory worker")?;

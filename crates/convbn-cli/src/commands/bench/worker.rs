@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 
 use super::rss;
 use super::step::{Workload, build, step};
-use crate::device::training_device;
 
 /// What the parent `convbn bench` asks for.
 #[derive(clap::Args, Debug)]
@@ -25,6 +24,8 @@ pub struct Args {
     /// Input height and width.
     #[arg(long)]
     size: usize,
+    #[command(flatten)]
+    device: crate::device::DeviceArgs,
 }
 
 /// The worker's answer, one JSON line on stdout.
@@ -44,7 +45,7 @@ pub fn run(args: Args) -> Result<()> {
     if !convbn::memory::is_counting() {
         bail!("the counting allocator is not installed; memory cannot be measured");
     }
-    let device = training_device();
+    let device = args.device.training_device(crate::device::Precision::F32)?;
     let model = build(args.model, args.mode, &device)?;
     let w = Workload {
         arch: args.model,

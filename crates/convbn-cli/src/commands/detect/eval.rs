@@ -46,6 +46,8 @@ pub struct Args {
     /// `table` (pycocotools' lines) or `json` (`{"stats": [...12], "names": [...]}`).
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    #[command(flatten)]
+    device: crate::device::DeviceArgs,
 }
 
 /// Run it.
@@ -86,7 +88,7 @@ fn score_checkpoint(
     args: &Args,
     checkpoint: &std::path::Path,
 ) -> Result<(CocoStats, Option<CocoStats>)> {
-    let device = crate::device::training_device().inner();
+    let device = args.device.inference_device()?;
     let (model, log) = load_trained(checkpoint, &device)
         .with_context(|| format!("loading {}", checkpoint.display()))?;
     let split = load(&log.config, true)?;

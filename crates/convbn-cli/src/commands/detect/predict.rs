@@ -41,6 +41,8 @@ pub struct Args {
     format: Format,
     /// Image files (PNG, JPEG or TIFF).
     images: Vec<PathBuf>,
+    #[command(flatten)]
+    device: crate::device::DeviceArgs,
 }
 
 #[derive(Serialize)]
@@ -73,7 +75,7 @@ pub fn run(args: Args) -> Result<()> {
     if args.images.is_empty() && args.from_test == 0 && args.from_train == 0 {
         bail!("give image files, or --from-test N / --from-train N for the checkpoint's data");
     }
-    let device = crate::device::training_device().inner();
+    let device = args.device.inference_device()?;
     let (model, log) = load_trained(&args.checkpoint, &device)
         .with_context(|| format!("loading {}", args.checkpoint.display()))?;
     let size = log.config.size;

@@ -19,7 +19,7 @@ use crate::commands::Format;
 use crate::commands::report::{claim_run_dir, earlier_logs, with_earlier, write};
 use crate::commands::summary::{self, COST_HEADERS};
 use crate::commands::train_args::{OptimArgs, RunArgs, parse_start};
-use crate::device::{Precision, training_device_at};
+use crate::device::Precision;
 use crate::plot;
 use crate::progress::DetectProgress;
 
@@ -140,6 +140,8 @@ pub struct Args {
     /// Output format of the final summary.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    #[command(flatten)]
+    device: crate::device::DeviceArgs,
 }
 
 impl Args {
@@ -302,7 +304,7 @@ pub fn run(args: Args) -> Result<()> {
     let _lock = claim_run_dir(&args.out)?;
     // Read now, to refuse a mixed directory before any work; the lock keeps them as they are.
     let earlier = earlier_logs::<DetectLog>(&args.out, &args.mode, &config)?;
-    let device = training_device_at(args.precision)?;
+    let device = args.device.training_device(args.precision)?;
     check_memory(&config, args.mode.len(), &device)?;
     let mut job = if args.run.resume {
         DetectTrain::resume(config.clone(), &args.mode, options, &device)?
