@@ -239,7 +239,7 @@ pub fn finetune_with_learner(
         .first()
         .ok_or_else(|| TrainError::Config("no device to train on".into()))?;
     let k = devices.len();
-    if config.batch_size % k != 0 {
+    if !config.batch_size.is_multiple_of(k) {
         return Err(TrainError::Config(format!(
             "--batch-size {} is split over {k} devices: it must be a multiple of {k}",
             config.batch_size

@@ -336,6 +336,10 @@ impl<T: Task> Lockstep<T> {
                 let meter = Meter::start_on(&self.device);
                 let forward = self.task.forward(run.model(), &batch)?;
                 let loss = forward.loss.clone().into_scalar::<f64>();
+                // A reading after forward, when the step holds the most: a GPU's memory pool
+                // keeps no peak, so there the step's peak is the highest reading (a no-op for
+                // the CPU's counting allocator, which tracks its own peak).
+                meter.held_bytes();
                 // A non-finite loss stops the mode before its step: the model (and so every
                 // later checkpoint) keeps the last finite weights.
                 if loss.is_finite() {

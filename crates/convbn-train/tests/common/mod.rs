@@ -102,7 +102,7 @@ pub fn parameters<M: burn::module::Module>(model: &M) -> Vec<f32> {
             param: &burn::module::Param<burn::tensor::Tensor<D>>,
         ) {
             let data = param.val().into_data().convert::<f32>();
-            self.0.extend(data.to_vec::<f32>().expect("f32 values"));
+            self.0.extend(data.try_to_vec::<f32>().expect("f32 values"));
         }
     }
     let mut c = Collect(Vec::new());
@@ -116,4 +116,14 @@ pub fn relative_distance(a: &[f32], b: &[f32]) -> f64 {
     let d: f64 = a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
     let n: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum();
     (d / n.max(1e-30)).sqrt()
+}
+
+/// The GPU tests' device: burn's wgpu backend with autodiff on `CONVBN_TEST_WGPU`'s adapter
+/// (default `wgpu:cpu`, a software adapter).
+#[cfg(feature = "wgpu")]
+pub fn wgpu_device() -> burn::tensor::Device {
+    convbn::DeviceSpec::from_env("CONVBN_TEST_WGPU", "wgpu:cpu")
+        .unwrap_or_else(|e| panic!("CONVBN_TEST_WGPU: {e}"))
+        .training_device(burn::tensor::FloatDType::F32)
+        .unwrap_or_else(|e| panic!("{e} (install Mesa's Vulkan or OpenGL driver)"))
 }

@@ -3,9 +3,42 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 
-/// The training device of the tests: burn's CPU backend with autodiff.
+use std::cell::RefCell;
+
+thread_local! {
+    static DEVICE: RefCell<Option<Device>> = const { RefCell::new(None) };
+}
+
+/// The training device of the calling test: burn's CPU backend with autodiff, unless the test
+/// runs inside [`on_device`].
 pub fn device() -> Device {
-    Device::flex().autodiff()
+    DEVICE
+        .with(|d| d.borrow().clone())
+        .unwrap_or_else(|| Device::flex().autodiff())
+}
+
+/// Run `f` with [`device`] returning `device` on this thread (the suites shared by the CPU and
+/// GPU test binaries read their device from there).
+pub fn on_device<R>(device: Device, f: impl FnOnce() -> R) -> R {
+    let previous = DEVICE.with(|d| d.replace(Some(device)));
+    let out = f();
+    DEVICE.with(|d| *d.borrow_mut() = previous);
+    out
+}
+
+/// The GPU code path's test device: burn's wgpu backend, with autodiff, on the adapter named
+/// by `CONVBN_TEST_WGPU` (a `--device` name; default `wgpu:cpu`, a software adapter: Mesa's
+/// lavapipe or llvmpipe, so the GPU code path runs on any machine).
+#[cfg(feature = "wgpu")]
+pub fn wgpu_device() -> Device {
+    let name = std::env::var("CONVBN_TEST_WGPU").unwrap_or_else(|_| "wgpu:cpu".into());
+    let spec: convbn::DeviceSpec = name
+        .parse()
+        .unwrap_or_else(|e| panic!("CONVBN_TEST_WGPU: {e}"));
+    spec.training_device(burn::tensor::FloatDType::F32)
+        .unwrap_or_else(|e| {
+            panic!("{e} (install a Vulkan or OpenGL driver, e.g. Debian's mesa-vulkan-drivers)")
+        })
 }
 
 /// A tensor's values as `f32`s.
