@@ -283,3 +283,45 @@ fn fetch_without_registry_access_says_what_to_do_and_caches_nothing() {
         stderr(&o)
     );
 }
+
+/// `--device`: a backend the build lacks is an error naming its cargo feature; an unknown
+/// name lists the known ones; no panic either way.
+#[test]
+fn device_names_are_checked() {
+    for (args, needle) in [
+        (
+            vec!["inspect", "resnet18", "--device", "cuda:0"],
+            "--features convbn-cli/cuda",
+        ),
+        (vec!["inspect", "resnet18", "--device", "gpu"], "wgpu:cpu"),
+        (vec!["modes", "--device", "tpu"], "unexpected argument"),
+    ] {
+        let o = convbn(&args);
+        assert!(!o.status.success(), "{args:?}");
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    }
+}
+
+/// With the wgpu feature (the README's test command), `predict --device wgpu:cpu` runs the
+/// pretrained models on burn's wgpu backend (a software adapter) with the CPU's answers.
+#[cfg(feature = "wgpu")]
+#[test]
+fn predict_on_wgpu_gives_the_cpu_answer() {
+    let coffee = cached("coffee").expect("coffee photo");
+    let device = std::env::var("CONVBN_TEST_GPU").unwrap_or_else(|_| "wgpu:cpu".into());
+    let mut probabilities = Vec::new();
+    for d in ["cpu", device.as_str()] {
+        let o = convbn(&[
+            "predict", "--mode", "tune", "--format", "json", "--device", d, &coffee,
+        ]);
+        assert!(o.status.success(), "{d}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v[0]["top5"][0]["class_index"], 967, "{d}: {v}");
+        probabilities.push(v[0]["top5"][0]["probability"].as_f64().unwrap());
+    }
+    assert!(
+        (probabilities[0] - probabilities[1]).abs() < 1e-4,
+        "{probabilities:?}"
+    );
+}

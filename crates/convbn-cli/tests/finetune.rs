@@ -247,3 +247,68 @@ fn stability_reports_the_scaling_coefficients_of_mobilenet_v2() {
     let png = image::open(out.join("scales.png")).unwrap();
     assert_eq!(png.width(), 1000);
 }
+
+/// `--devices`: burn's Learner with two workers; its weights load into the model; and the
+/// options this path refuses, refused with a message.
+#[test]
+fn finetune_on_two_devices_through_burns_learner() {
+    let root = temp("devices");
+    let data = root.join("data");
+    image_folder(&data, 2, 8);
+    let out = root.join("run");
+    let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let mut args = vec!["finetune", "--mode", "tune", "--devices", "cpu,cpu"];
+    args.extend(run_args(d, o));
+    args.extend(["--format", "json"]);
+    let run = convbn(&args);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&run)).unwrap();
+    assert_eq!(v["devices"], serde_json::json!(["cpu", "cpu"]));
+    assert_eq!(v["steps"], 3, "12 training images, global batch 4");
+    let accuracy = v["test_accuracy"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&accuracy));
+    let weights = out.join("tune/model.safetensors");
+    assert!(out.join("tune/summary.json").is_file() && weights.is_file());
+
+    // The same run again is refused (no silent overwrite).
+    let again = convbn(&args);
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("--overwrite"), "{}", stderr(&again));
+    // The weights load strictly into a two-class MobileNetV2 (the reference PyTorch layout).
+    let device = burn::tensor::Device::flex();
+    let mut model = convbn_zoo::Model::new(convbn_zoo::Architecture::MobileNetV2, 2, &device);
+    let checkpoint = convbn_zoo::checkpoint::Checkpoint::from_safetensors(&weights).unwrap();
+    let naming = model.pytorch_naming();
+    let report = convbn_zoo::load::load(
+        &mut model,
+        &checkpoint,
+        &naming,
+        convbn_zoo::load::LoadOptions::default(),
+    )
+    .expect("strict load");
+    assert!(report.is_clean());
+
+    let refused = root.join("refused");
+    for (extra, needle) in [
+        (
+            vec!["--devices", "cpu,cpu", "--resume"],
+            "no mid-run stop and resume",
+        ),
+        (
+            vec!["--devices", "cpu,cpu", "--stop-after", "1"],
+            "--stop-after",
+        ),
+        (vec!["--devices", "cpu,gpu"], "unknown device 'gpu'"),
+        (vec!["--devices", "cpu,cpu,cpu"], "multiple of 3"),
+        (vec!["--devices", "cpu", "--device", "wgpu:cpu"], "not both"),
+    ] {
+        let mut a = vec!["finetune"];
+        a.extend(run_args(d, refused.to_str().unwrap()));
+        a.extend(extra.iter().copied());
+        let o = convbn(&a);
+        assert!(!o.status.success(), "{extra:?}");
+        assert!(stderr(&o).contains(needle), "{extra:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -14,6 +14,7 @@ pub mod coco;
 pub mod criterion;
 pub mod decode;
 pub mod detector;
+pub mod learner;
 pub mod losses;
 pub mod samples;
 pub mod scenes;

@@ -156,7 +156,7 @@ impl fmt::Display for DeviceSpec {
 
 impl DeviceSpec {
     /// The device named by the environment variable `var`, or by `default` when it is unset
-    /// (the GPU tests read `CONVBN_TEST_WGPU`, default `wgpu:cpu`).
+    /// (the GPU tests read `CONVBN_TEST_GPU`, default `wgpu:cpu`).
     pub fn from_env(var: &str, default: &str) -> Result<Self, DeviceError> {
         std::env::var(var)
             .unwrap_or_else(|_| default.to_string())

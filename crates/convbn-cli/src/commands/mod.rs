@@ -4,6 +4,7 @@ pub mod attack;
 pub mod bench;
 pub mod bench_block;
 pub mod compare_modes;
+pub mod data_parallel;
 pub mod detect;
 pub mod fetch;
 pub mod finetune;

@@ -88,6 +88,14 @@ impl Default for Augmentation {
 }
 
 impl Augment {
+    /// The augmentation of the image at `position` of `epoch`'s data order in a run seeded
+    /// with `seed`: a pure function of the three, so every trainer and any number of workers
+    /// augment a given batch alike.
+    pub fn at(self, seed: u64, epoch: usize, position: usize) -> Augmentation {
+        let mut rng = Rng::new(&[seed, epoch as u64, position as u64, 0xF11]);
+        self.draw(&mut rng)
+    }
+
     /// Draw the augmentation of one image.
     pub fn draw(self, rng: &mut Rng) -> Augmentation {
         let uniform = |rng: &mut Rng, lo: f32, hi: f32| {

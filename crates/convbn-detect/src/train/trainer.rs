@@ -9,7 +9,6 @@ use convbn::{Mode, set_mode};
 use convbn_train::checkpoint::{self, Log, Position};
 use convbn_train::lockstep::{Evaluation, Forward, Iteration, Lockstep, Plan, Record, Task};
 use convbn_train::log::Costs;
-use convbn_train::rng::Rng;
 use convbn_train::trainer::materialize;
 use convbn_zoo::Architecture;
 use convbn_zoo::pretrained::build;
@@ -176,10 +175,7 @@ impl Task for Detection {
         let positions = at.batch(self.config.batch_size, order.len());
         let indices = order[positions.clone()].to_vec();
         let augmentations: Vec<_> = positions
-            .map(|p| {
-                let mut rng = Rng::new(&[self.config.seed, at.epoch as u64, p as u64, 0xF11]);
-                self.config.augment.draw(&mut rng)
-            })
+            .map(|p| self.config.augment.at(self.config.seed, at.epoch, p))
             .collect();
         Batch {
             x: images(&self.data.train, &indices, &augmentations, device),

@@ -31,12 +31,12 @@ pub fn argmax(v: &[f32]) -> usize {
         .unwrap()
 }
 
-/// The GPU tests' device: burn's wgpu backend with autodiff on `CONVBN_TEST_WGPU`'s adapter
+/// The GPU tests' device: burn's wgpu backend with autodiff on `CONVBN_TEST_GPU`'s adapter
 /// (default `wgpu:cpu`, a software adapter).
 #[cfg(feature = "wgpu")]
 pub fn wgpu_device() -> Device {
-    convbn::DeviceSpec::from_env("CONVBN_TEST_WGPU", "wgpu:cpu")
-        .unwrap_or_else(|e| panic!("CONVBN_TEST_WGPU: {e}"))
+    convbn::DeviceSpec::from_env("CONVBN_TEST_GPU", "wgpu:cpu")
+        .unwrap_or_else(|e| panic!("CONVBN_TEST_GPU: {e}"))
         .training_device(burn::tensor::FloatDType::F32)
         .unwrap_or_else(|e| panic!("{e} (install Mesa's Vulkan or OpenGL driver)"))
 }

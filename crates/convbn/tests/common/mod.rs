@@ -27,15 +27,13 @@ pub fn on_device<R>(device: Device, f: impl FnOnce() -> R) -> R {
 }
 
 /// The GPU code path's test device: burn's wgpu backend, with autodiff, on the adapter named
-/// by `CONVBN_TEST_WGPU` (a `--device` name; default `wgpu:cpu`, a software adapter: Mesa's
+/// by `CONVBN_TEST_GPU` (a `--device` name; default `wgpu:cpu`, a software adapter: Mesa's
 /// lavapipe or llvmpipe, so the GPU code path runs on any machine).
 #[cfg(feature = "wgpu")]
 pub fn wgpu_device() -> Device {
-    let name = std::env::var("CONVBN_TEST_WGPU").unwrap_or_else(|_| "wgpu:cpu".into());
-    let spec: convbn::DeviceSpec = name
-        .parse()
-        .unwrap_or_else(|e| panic!("CONVBN_TEST_WGPU: {e}"));
-    spec.training_device(burn::tensor::FloatDType::F32)
+    convbn::DeviceSpec::from_env("CONVBN_TEST_GPU", "wgpu:cpu")
+        .unwrap_or_else(|e| panic!("CONVBN_TEST_GPU: {e}"))
+        .training_device(burn::tensor::FloatDType::F32)
         .unwrap_or_else(|e| {
             panic!("{e} (install a Vulkan or OpenGL driver, e.g. Debian's mesa-vulkan-drivers)")
         })

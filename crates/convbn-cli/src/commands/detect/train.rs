@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::budget;
 use crate::commands::Format;
+use crate::commands::data_parallel::DevicesArgs;
 use crate::commands::report::{claim_run_dir, earlier_logs, with_earlier, write};
 use crate::commands::summary::{self, COST_HEADERS};
 use crate::commands::train_args::{OptimArgs, RunArgs, parse_start};
@@ -133,6 +134,8 @@ pub struct Args {
     out: PathBuf,
     #[command(flatten)]
     run: RunArgs,
+    #[command(flatten)]
+    parallel: DevicesArgs,
     /// Float precision: f64 shows that Eval and Tune train the same model beyond f32
     /// rounding, which training's chaos amplifies within tens of iterations (slower).
     #[arg(long, value_enum, default_value_t = Precision::F32)]
@@ -299,6 +302,9 @@ fn check_memory(config: &DetectConfig, modes: usize, device: &burn::tensor::Devi
 
 /// Run it.
 pub fn run(args: Args) -> Result<()> {
+    if args.parallel.is_set() {
+        return data_parallel(&args);
+    }
     let config = args.config()?;
     let options = args.run.options(&args.out);
     let _lock = claim_run_dir(&args.out)?;
@@ -408,4 +414,55 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     crate::commands::report::refuse_divergence(rows.iter().map(|r| (r.mode, r.diverged_at)), out)
+}
+
+/// What a Learner run reports (`summary.json`).
+#[derive(Serialize)]
+struct LearnerSummary<'a> {
+    mode: Mode,
+    devices: Vec<String>,
+    config: &'a DetectConfig,
+    steps: usize,
+    /// pycocotools' 12 numbers on the test set.
+    coco: [f64; 12],
+}
+
+/// `--devices`: burn's Learner, data-parallel.
+fn data_parallel(args: &Args) -> Result<()> {
+    if args.precision != Precision::F32 {
+        anyhow::bail!("--devices trains in f32; leave out --precision");
+    }
+    let config = args.config()?;
+    let _lock = claim_run_dir(&args.out)?;
+    let plan = args
+        .parallel
+        .plan(&args.device, &args.run, &args.out, &args.mode)?;
+    let mode = args.mode[0];
+    let outcome =
+        convbn_detect::learner::train_with_learner(&config, mode, &plan.devices, &plan.dir, true)?;
+    let weights =
+        convbn_zoo::load::to_checkpoint(&outcome.model, &convbn_zoo::load::Naming::burn())
+            .to_safetensors_bytes(&[], None)
+            .map_err(anyhow::Error::msg)
+            .context("encoding the trained weights")?;
+    let summary = LearnerSummary {
+        mode,
+        devices: args.parallel.names(),
+        config: &config,
+        steps: outcome.steps,
+        coco: outcome.stats.stats,
+    };
+    plan.finish(&weights, &summary)?;
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
+        Format::Table => println!(
+            "{mode} on {}: {} steps, AP {:.3}, AP50 {:.3}\nweights: {}",
+            summary.devices.join(", "),
+            summary.steps,
+            summary.coco[0],
+            summary.coco[1],
+            plan.weights.display()
+        ),
+    }
+    Ok(())
 }
