@@ -51,6 +51,21 @@ echo "== bench grid on $device"
     --out "$work/bench" --format table | tee "$work/bench.md"
 t3=$(date +%s)
 
+# burn's Learner: two workers on the device (multi-device strategy), and DDP on CUDA.
+: > "$work/learner.txt"
+if [ -z "${QUICK:-}" ]; then
+    learner_run() {
+        "$CARGO_TARGET_DIR/release/convbn" finetune --mode tune --size 64 --batch-size 32 \
+            --train-limit 3200 --test-limit 1000 --lr 0.002 --schedule constant \
+            --out "$work/learner-$1" --format json "${@:2}" 2>/dev/null \
+            | tr -d '\n' | sed 's/$/\n/' >> "$work/learner.txt" || echo "$1: failed" >> "$work/learner.txt"
+    }
+    echo "== burn's Learner on $device"
+    learner_run multi --devices "$device,$device"
+    [[ "$device" == cuda* ]] && learner_run ddp --devices "$device" --ddp
+fi
+t4=$(date +%s)
+
 gpu="$device"
 if command -v nvidia-smi >/dev/null && [[ "$device" == cuda* ]]; then
     gpu="$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | head -1)"
@@ -68,7 +83,7 @@ tmp="$out.tmp.$$"
     echo
     echo "- Device: $gpu; host: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1)."
     echo "- Build $((t1 - t0)) s, GPU test suites $((t2 - t1)) s ($passed passed, $failed failed),"
-    echo "  bench grid $((t3 - t2)) s."
+    echo "  bench grid $((t3 - t2)) s, Learner runs $((t4 - t3)) s."
     echo "- Memory is the device's own (cubecl's pool: bytes in use after forward, before"
     echo "  backward, beyond those in use before it); times are medians of $steps steps."
     echo
@@ -76,6 +91,14 @@ tmp="$out.tmp.$$"
     echo
     cat "$work/bench.md"
     echo
+    if [ -s "$work/learner.txt" ]; then
+        echo "## burn's Learner (MobileNetV2, Tune, 3,200 Fashion-MNIST images at 64x64, batch 32)"
+        echo
+        echo '```json'
+        cat "$work/learner.txt"
+        echo '```'
+        echo
+    fi
     echo "## GPU test suites"
     echo
     echo '```text'

@@ -299,6 +299,8 @@ fn finetune_on_two_devices_through_burns_learner() {
             "--stop-after",
         ),
         (vec!["--devices", "cpu,gpu"], "unknown device 'gpu'"),
+        (vec!["--devices", "cpu,cpu", "--ddp"], "CUDA devices only"),
+        (vec!["--ddp"], "--devices"),
         (vec!["--devices", "cpu,cpu,cpu"], "multiple of 3"),
         (vec!["--devices", "cpu", "--device", "wgpu:cpu"], "not both"),
     ] {

@@ -25,7 +25,7 @@ use crate::train::augment::Augment;
 use crate::train::batch::{images, targets};
 use crate::train::data::DetectionSet;
 
-pub use convbn_train::learner::RunOrder;
+pub use convbn_train::learner::{Parallelism, RunOrder};
 
 /// Images, their FCOS targets and the batch's share of the step's loss.
 #[derive(Clone, Debug)]
@@ -168,6 +168,7 @@ pub fn train_with_learner(
     config: &crate::train::DetectConfig,
     mode: convbn::Mode,
     devices: &[Device],
+    parallelism: Parallelism,
     out_dir: &std::path::Path,
     fetch: bool,
 ) -> crate::Result<DetectLearnerOutcome> {
@@ -238,6 +239,7 @@ pub fn train_with_learner(
         train_loader,
         valid_loader,
         devices,
+        parallelism,
         config.optimizer.init(),
         schedule,
         out_dir,

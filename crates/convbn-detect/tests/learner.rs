@@ -8,6 +8,7 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
 use common::{config, options, temp_dir};
 use convbn::{Mode, set_mode};
+use convbn_detect::learner::Parallelism;
 use convbn_detect::learner::train_with_learner;
 use convbn_detect::train::DetectTrain;
 use convbn_detect::train::observer::Quiet;
@@ -50,6 +51,7 @@ fn the_learner_on_one_device_trains_the_lock_step_trainers_detector() {
         &config,
         Mode::Tune,
         std::slice::from_ref(&device),
+        Parallelism::Multi,
         &dir.join("one"),
         false,
     )
@@ -75,6 +77,7 @@ fn the_learner_on_one_device_trains_the_lock_step_trainers_detector() {
         &config,
         Mode::Tune,
         &[device.clone(), device],
+        Parallelism::Multi,
         &dir.join("two"),
         false,
     )

@@ -9,6 +9,7 @@ mod common;
 
 use burn::tensor::Device;
 use convbn::{Mode, set_mode};
+use convbn_train::learner::Parallelism;
 use convbn_train::learner::finetune_with_learner;
 use convbn_train::observer::Silent;
 use convbn_train::trainer::initial_model;
@@ -49,10 +50,24 @@ fn two_workers_take_the_update_of_one_global_batch() {
         let mut start = initial_model(arch, &config, 2, false, &devices(1)[0]).unwrap();
         set_mode(&mut start, mode).unwrap();
         let before = common::parameters(&start);
-        let one = finetune_with_learner(&config, mode, &devices(1), &root.join("one"), false)
-            .expect("one worker");
-        let two = finetune_with_learner(&config, mode, &devices(2), &root.join("two"), false)
-            .expect("two workers");
+        let one = finetune_with_learner(
+            &config,
+            mode,
+            &devices(1),
+            Parallelism::Multi,
+            &root.join("one"),
+            false,
+        )
+        .expect("one worker");
+        let two = finetune_with_learner(
+            &config,
+            mode,
+            &devices(2),
+            Parallelism::Multi,
+            &root.join("two"),
+            false,
+        )
+        .expect("two workers");
         assert_eq!(
             (one.steps, two.steps),
             (1, 1),
@@ -117,10 +132,24 @@ fn a_short_run_on_two_workers_reaches_one_workers_accuracy() {
         seed: 3,
         eval_batch_size: 100,
     };
-    let one = finetune_with_learner(&config, Mode::Tune, &devices(1), &root.join("one"), true)
-        .expect("one worker");
-    let two = finetune_with_learner(&config, Mode::Tune, &devices(2), &root.join("two"), true)
-        .expect("two workers");
+    let one = finetune_with_learner(
+        &config,
+        Mode::Tune,
+        &devices(1),
+        Parallelism::Multi,
+        &root.join("one"),
+        true,
+    )
+    .expect("one worker");
+    let two = finetune_with_learner(
+        &config,
+        Mode::Tune,
+        &devices(2),
+        Parallelism::Multi,
+        &root.join("two"),
+        true,
+    )
+    .expect("two workers");
     println!(
         "test accuracy after {} steps: one worker {:.3} ({:.1} s), two workers {:.3} ({:.1} s)",
         one.steps, one.test_accuracy, one.train_seconds, two.test_accuracy, two.train_seconds

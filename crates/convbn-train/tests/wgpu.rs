@@ -8,6 +8,7 @@
 mod common;
 
 use convbn::{Mode, set_mode};
+use convbn_train::learner::Parallelism;
 use convbn_train::learner::finetune_with_learner;
 use convbn_train::observer::Silent;
 use convbn_train::trainer::initial_model;
@@ -109,6 +110,7 @@ fn two_learner_workers_on_wgpu_take_one_global_batchs_update() {
         &config,
         Mode::Tune,
         std::slice::from_ref(&device),
+        Parallelism::Multi,
         &root.join("one"),
         false,
     )
@@ -117,6 +119,7 @@ fn two_learner_workers_on_wgpu_take_one_global_batchs_update() {
         &config,
         Mode::Tune,
         &[device.clone(), device],
+        Parallelism::Multi,
         &root.join("two"),
         false,
     )

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use burn::tensor::Device;
 use convbn::{DeviceSpec, Mode};
+use convbn_train::learner::Parallelism;
 use serde::Serialize;
 
 use crate::commands::report::write;
@@ -23,6 +24,11 @@ pub struct DevicesArgs {
     /// burn's logs (`learner/`); no --resume or --stop-after on this path (docs/backends.md).
     #[arg(long, value_delimiter = ',', value_parser = parse_device)]
     pub devices: Vec<DeviceSpec>,
+    /// With --devices on CUDA GPUs: burn's distributed data parallel (each GPU keeps its own
+    /// copy, gradients all-reduced with NCCL) instead of its multi-device strategy (gradients
+    /// summed on the first device). CUDA only in burn 0.22.
+    #[arg(long, requires = "devices")]
+    pub ddp: bool,
 }
 
 fn parse_device(s: &str) -> Result<DeviceSpec, String> {
@@ -34,6 +40,8 @@ fn parse_device(s: &str) -> Result<DeviceSpec, String> {
 pub struct Plan {
     /// The devices, started.
     pub devices: Vec<Device>,
+    /// How they share a step.
+    pub parallelism: Parallelism,
     /// `<out>/<mode>`.
     pub dir: PathBuf,
     /// `<out>/<mode>/model.safetensors`.
@@ -67,6 +75,14 @@ impl DevicesArgs {
         let [mode] = modes else {
             bail!("--devices trains one mode at a time (one model per Learner)");
         };
+        if self.ddp
+            && let Some(other) = self
+                .devices
+                .iter()
+                .find(|d| !matches!(d, DeviceSpec::Cuda { .. }))
+        {
+            bail!("--ddp runs on CUDA devices only (burn 0.22's DDP is NCCL's), not on {other}");
+        }
         let dir = out.join(mode.to_string());
         let weights = dir.join("model.safetensors");
         if weights.exists() && !run.overwrite {
@@ -93,6 +109,11 @@ impl DevicesArgs {
         );
         Ok(Plan {
             devices,
+            parallelism: if self.ddp {
+                Parallelism::Ddp
+            } else {
+                Parallelism::Multi
+            },
             dir,
             weights,
         })

@@ -57,7 +57,14 @@ fn data_parallel(args: &Args) -> Result<()> {
         &args.train.out,
         &[args.mode],
     )?;
-    let outcome = finetune_with_learner(&config, args.mode, &plan.devices, &plan.dir, true)?;
+    let outcome = finetune_with_learner(
+        &config,
+        args.mode,
+        &plan.devices,
+        plan.parallelism,
+        &plan.dir,
+        true,
+    )?;
     let weights = to_checkpoint(&outcome.model, &outcome.model.pytorch_naming())
         .to_safetensors_bytes(&[], None)
         .map_err(anyhow::Error::msg)

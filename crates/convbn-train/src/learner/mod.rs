@@ -22,6 +22,7 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Device;
+use burn::tensor::distributed::{DistributedConfig, ReduceOperation};
 use burn::train::metric::{Adaptor, LossInput, LossMetric};
 use burn::train::{
     ExecutionStrategy, InferenceStep, Learner, LearnerModel, MultiDeviceOptim, SupervisedTraining,
@@ -70,6 +71,7 @@ pub fn finetune_with_learner(
     config: &FinetuneConfig,
     mode: Mode,
     devices: &[Device],
+    parallelism: Parallelism,
     out_dir: &Path,
     fetch: bool,
 ) -> Result<LearnerOutcome, TrainError> {
@@ -144,6 +146,7 @@ pub fn finetune_with_learner(
         train_loader,
         valid_loader,
         devices,
+        parallelism,
         config.optimizer.init(),
         schedule,
         out_dir,
@@ -158,15 +161,30 @@ pub fn finetune_with_learner(
     })
 }
 
+/// How several devices share a step.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Parallelism {
+    /// burn's multi-device strategy, on any backend: the workers' gradients are summed on the
+    /// first device, which takes the optimizer step.
+    #[default]
+    Multi,
+    /// burn's distributed data parallel: every device keeps its own copy and optimizer, the
+    /// gradients are all-reduced (summed, NCCL). CUDA only in burn 0.22 (it panics on other
+    /// backends); the command-line tool refuses it for other devices.
+    Ddp,
+}
+
 /// Train `model` with burn's `SupervisedTraining` for one pass over `train` (a [`RunOrder`]
-/// holds all epochs), on one device (burn's single-device strategy) or several (its
-/// multi-device strategy: gradients summed on the first device, which takes the optimizer
-/// step), then validate once on `valid`. burn writes its logs under [`learner_dir`].
+/// holds all epochs), on one device (burn's single-device strategy) or several (see
+/// [`Parallelism`]), then validate once on `valid`. burn writes its logs under
+/// [`learner_dir`].
+#[allow(clippy::too_many_arguments)]
 pub fn launch<M>(
     model: M,
     train: TrainLoader<M>,
     valid: ValidLoader<M>,
     devices: &[Device],
+    parallelism: Parallelism,
     optimizer: ModuleOptimizer,
     schedule: ScheduleLr,
     out_dir: &Path,
@@ -179,10 +197,17 @@ where
     let main = devices
         .first()
         .ok_or_else(|| TrainError::Config("no device to train on".into()))?;
-    let strategy = if devices.len() == 1 {
-        ExecutionStrategy::single(main.clone())
-    } else {
-        ExecutionStrategy::multi(devices.to_vec(), MultiDeviceOptim::OptimMainDevice)
+    let strategy = match parallelism {
+        Parallelism::Ddp => ExecutionStrategy::ddp(
+            devices.to_vec(),
+            DistributedConfig {
+                all_reduce_op: ReduceOperation::Sum,
+            },
+        ),
+        Parallelism::Multi if devices.len() == 1 => ExecutionStrategy::single(main.clone()),
+        Parallelism::Multi => {
+            ExecutionStrategy::multi(devices.to_vec(), MultiDeviceOptim::OptimMainDevice)
+        }
     };
     let result = SupervisedTraining::new(learner_dir(out_dir), train, valid)
         .renderer(Box::new(StderrProgress::default()))

@@ -438,8 +438,14 @@ fn data_parallel(args: &Args) -> Result<()> {
         .parallel
         .plan(&args.device, &args.run, &args.out, &args.mode)?;
     let mode = args.mode[0];
-    let outcome =
-        convbn_detect::learner::train_with_learner(&config, mode, &plan.devices, &plan.dir, true)?;
+    let outcome = convbn_detect::learner::train_with_learner(
+        &config,
+        mode,
+        &plan.devices,
+        plan.parallelism,
+        &plan.dir,
+        true,
+    )?;
     let weights =
         convbn_zoo::load::to_checkpoint(&outcome.model, &convbn_zoo::load::Naming::burn())
             .to_safetensors_bytes(&[], None)
