@@ -226,14 +226,14 @@ pub fn train_with_learner(
     let valid_loader = DataLoaderBuilder::new(DetectionBatcher::new(test.clone(), None, 1.0))
         .batch_size(config.eval_batch_size)
         .build(RunOrder::plain(test.len()));
-    let steps_per_epoch = train.len() / config.batch_size;
-    let steps = steps_per_epoch * config.epochs;
-    let schedule = ScheduleLr::new(
-        config.schedule.clone(),
+    let schedule = ScheduleLr::for_run(
+        &config.schedule,
         config.optimizer.lr,
-        steps,
-        steps_per_epoch,
+        config.epochs,
+        train.len(),
+        config.batch_size,
     );
+    let steps = schedule.total();
     let model = launch(
         model,
         train_loader,

@@ -8,11 +8,10 @@
 mod common;
 
 use burn::tensor::Device;
-use convbn::{Mode, set_mode};
+use convbn::Mode;
 use convbn_train::learner::Parallelism;
 use convbn_train::learner::finetune_with_learner;
 use convbn_train::observer::Silent;
-use convbn_train::trainer::initial_model;
 use convbn_train::{
     DataSource, Finetune, FinetuneConfig, OptimizerConfig, OptimizerKind, Schedule, Start,
 };
@@ -30,57 +29,8 @@ fn devices(k: usize) -> Vec<Device> {
 fn two_workers_take_the_update_of_one_global_batch() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let root = common::temp_dir("learner-update");
-    common::synthetic_folder(&root.join("data"), 2, 12, 24);
     for mode in [Mode::Tune, Mode::Eval] {
-        let config = FinetuneConfig {
-            batch_size: 16,
-            epochs: 1,
-            train_limit: Some(16),
-            augment: false,
-            optimizer: OptimizerConfig {
-                kind: OptimizerKind::Sgd,
-                lr: 0.05,
-                momentum: 0.0,
-                weight_decay: 0.0,
-            },
-            schedule: Schedule::Constant,
-            ..common::folder_config(&root.join("data"))
-        };
-        let arch = config.model.parse().unwrap();
-        let mut start = initial_model(arch, &config, 2, false, &devices(1)[0]).unwrap();
-        set_mode(&mut start, mode).unwrap();
-        let before = common::parameters(&start);
-        let one = finetune_with_learner(
-            &config,
-            mode,
-            &devices(1),
-            Parallelism::Multi,
-            &root.join("one"),
-            false,
-        )
-        .expect("one worker");
-        let two = finetune_with_learner(
-            &config,
-            mode,
-            &devices(2),
-            Parallelism::Multi,
-            &root.join("two"),
-            false,
-        )
-        .expect("two workers");
-        assert_eq!(
-            (one.steps, two.steps),
-            (1, 1),
-            "{mode}: one optimizer step each"
-        );
-        let (p1, p2) = (
-            common::parameters(&one.model),
-            common::parameters(&two.model),
-        );
-        let update1: Vec<f32> = p1.iter().zip(&before).map(|(a, b)| a - b).collect();
-        let update2: Vec<f32> = p2.iter().zip(&before).map(|(a, b)| a - b).collect();
-        let moved = common::relative_distance(&p1, &before);
-        let gap = common::relative_distance(&update2, &update1);
+        let (moved, gap) = common::update_gap(&root, mode, &devices(1), &devices(2));
         println!(
             "{mode}: update |one - start|/|start| = {moved:.3e}, |two - one| / |one's update| = {gap:.3e}"
         );

@@ -7,11 +7,8 @@
 
 mod common;
 
-use convbn::{Mode, set_mode};
-use convbn_train::learner::Parallelism;
-use convbn_train::learner::finetune_with_learner;
+use convbn::Mode;
 use convbn_train::observer::Silent;
-use convbn_train::trainer::initial_model;
 use convbn_train::{
     DataSource, Finetune, FinetuneConfig, OptimizerConfig, OptimizerKind, Schedule, Start,
 };
@@ -86,56 +83,11 @@ fn eval_and_tune_fine_tune_alike_on_wgpu() {
 fn two_learner_workers_on_wgpu_take_one_global_batchs_update() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let root = common::temp_dir("wgpu-learner");
-    common::synthetic_folder(&root.join("data"), 2, 12, 24);
-    let config = FinetuneConfig {
-        batch_size: 16,
-        epochs: 1,
-        train_limit: Some(16),
-        augment: false,
-        optimizer: OptimizerConfig {
-            kind: OptimizerKind::Sgd,
-            lr: 0.05,
-            momentum: 0.0,
-            weight_decay: 0.0,
-        },
-        schedule: Schedule::Constant,
-        ..common::folder_config(&root.join("data"))
-    };
     let device = common::wgpu_device();
-    let arch = config.model.parse().unwrap();
-    let mut start = initial_model(arch, &config, 2, false, &device).unwrap();
-    set_mode(&mut start, Mode::Tune).unwrap();
-    let before = common::parameters(&start);
-    let one = finetune_with_learner(
-        &config,
-        Mode::Tune,
-        std::slice::from_ref(&device),
-        Parallelism::Multi,
-        &root.join("one"),
-        false,
-    )
-    .expect("one worker");
-    let two = finetune_with_learner(
-        &config,
-        Mode::Tune,
-        &[device.clone(), device],
-        Parallelism::Multi,
-        &root.join("two"),
-        false,
-    )
-    .expect("two workers");
-    let (p1, p2) = (
-        common::parameters(&one.model),
-        common::parameters(&two.model),
-    );
-    let update1: Vec<f32> = p1.iter().zip(&before).map(|(a, b)| a - b).collect();
-    let update2: Vec<f32> = p2.iter().zip(&before).map(|(a, b)| a - b).collect();
-    let gap = common::relative_distance(&update2, &update1);
+    let two = [device.clone(), device.clone()];
+    let (moved, gap) = common::update_gap(&root, Mode::Tune, std::slice::from_ref(&device), &two);
     println!("wgpu: |two workers' update - one's| / |one's| = {gap:.2e}");
-    assert!(
-        common::relative_distance(&p1, &before) > 1e-6,
-        "the step moved the parameters"
-    );
+    assert!(moved > 1e-6, "the step moved the parameters ({moved})");
     assert!(
         gap < 1e-4,
         "two workers' update differs by {gap} (relative)"

@@ -132,14 +132,14 @@ pub fn finetune_with_learner(
     .batch_size(config.eval_batch_size)
     .build(RunOrder::plain(test_set.len()));
 
-    let steps_per_epoch = train_set.len() / config.batch_size;
-    let steps = steps_per_epoch * config.epochs;
-    let schedule = ScheduleLr::new(
-        config.schedule.clone(),
+    let schedule = ScheduleLr::for_run(
+        &config.schedule,
         config.optimizer.lr,
-        steps,
-        steps_per_epoch,
+        config.epochs,
+        train_set.len(),
+        config.batch_size,
     );
+    let steps = schedule.total();
     let started = Instant::now();
     let model = launch(
         model,

@@ -31,6 +31,26 @@ impl ScheduleLr {
     }
 }
 
+impl ScheduleLr {
+    /// The scheduler of a run of `epochs` over `len` images in global batches of `batch`
+    /// (each epoch's last partial batch dropped, as [`super::RunOrder`] does).
+    pub fn for_run(
+        schedule: &Schedule,
+        base: f64,
+        epochs: usize,
+        len: usize,
+        batch: usize,
+    ) -> Self {
+        let per_epoch = len / batch.max(1);
+        Self::new(schedule.clone(), base, per_epoch * epochs, per_epoch)
+    }
+
+    /// Optimizer steps of the whole run.
+    pub fn total(&self) -> usize {
+        self.total
+    }
+}
+
 impl LrScheduler for ScheduleLr {
     fn step(&mut self) -> LearningRate {
         let step = self.step;

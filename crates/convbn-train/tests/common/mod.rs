@@ -127,3 +127,59 @@ pub fn wgpu_device() -> burn::tensor::Device {
         .training_device(burn::tensor::FloatDType::F32)
         .unwrap_or_else(|e| panic!("{e} (install Mesa's Vulkan or OpenGL driver)"))
 }
+
+/// One step of a global batch of 16 (all the training images of a two-class synthetic folder
+/// under `root`) in `mode`, on the devices `one` and again on the devices `two` (burn's Learner,
+/// SGD without momentum, lr 0.05). Returns how far the step moved the parameters,
+/// `|one's - start| / |start|`, and how far the two updates are apart, `|two's update -
+/// one's| / |one's update|`.
+pub fn update_gap(
+    root: &Path,
+    mode: convbn::Mode,
+    one: &[burn::tensor::Device],
+    two: &[burn::tensor::Device],
+) -> (f64, f64) {
+    use convbn_train::learner::{Parallelism, finetune_with_learner};
+    let data = root.join("data");
+    if !data.exists() {
+        synthetic_folder(&data, 2, 12, 24);
+    }
+    let config = FinetuneConfig {
+        batch_size: 16,
+        epochs: 1,
+        train_limit: Some(16),
+        augment: false,
+        optimizer: OptimizerConfig {
+            kind: OptimizerKind::Sgd,
+            lr: 0.05,
+            momentum: 0.0,
+            weight_decay: 0.0,
+        },
+        schedule: Schedule::Constant,
+        ..folder_config(&data)
+    };
+    let arch = config.model.parse().unwrap();
+    let mut start = convbn_train::trainer::initial_model(arch, &config, 2, false, &one[0]).unwrap();
+    convbn::set_mode(&mut start, mode).unwrap();
+    let before = parameters(&start);
+    let run = |devices: &[burn::tensor::Device], dir: &str| {
+        let out = finetune_with_learner(
+            &config,
+            mode,
+            devices,
+            Parallelism::Multi,
+            &root.join(dir),
+            false,
+        )
+        .unwrap_or_else(|e| panic!("{mode} on {} device(s): {e}", devices.len()));
+        assert_eq!(out.steps, 1, "{mode}: one optimizer step");
+        parameters(&out.model)
+    };
+    let (p1, p2) = (run(one, "one"), run(two, "two"));
+    let update1: Vec<f32> = p1.iter().zip(&before).map(|(a, b)| a - b).collect();
+    let update2: Vec<f32> = p2.iter().zip(&before).map(|(a, b)| a - b).collect();
+    (
+        relative_distance(&p1, &before),
+        relative_distance(&update2, &update1),
+    )
+}
