@@ -295,6 +295,10 @@ fn device_names_are_checked() {
         ),
         (vec!["inspect", "resnet18", "--device", "gpu"], "wgpu:cpu"),
         (vec!["modes", "--device", "tpu"], "unexpected argument"),
+        (
+            vec!["bench", "--device", "wgpu:cpu", "--compare-pytorch"],
+            "compares with --device cpu only",
+        ),
     ] {
         let o = convbn(&args);
         assert!(!o.status.success(), "{args:?}");

@@ -85,6 +85,13 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(bad) = args.batch.iter().chain(&args.size).find(|&&v| v == 0) {
         bail!("--batch and --size must be positive (got {bad})");
     }
+    if args.compare_pytorch && !args.device.device.is_cpu() {
+        bail!(
+            "--compare-pytorch runs PyTorch on the CPU, so it compares with --device cpu only \
+             (got --device {})",
+            args.device.device
+        );
+    }
     let python = args
         .compare_pytorch
         .then(|| pytorch::python(args.python.clone()));
