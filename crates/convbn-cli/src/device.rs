@@ -15,7 +15,8 @@ pub struct DeviceArgs {
     pub device: DeviceSpec,
 }
 
-fn parse_device(s: &str) -> Result<DeviceSpec, String> {
+/// A `--device`/`--devices` value, with the library's message on error.
+pub fn parse_device(s: &str) -> Result<DeviceSpec, String> {
     s.parse()
         .map_err(|e: convbn::device::DeviceError| e.to_string())
 }
@@ -25,9 +26,7 @@ impl DeviceArgs {
     /// process creates any tensor on the device (burn fixes a device's default dtype at first
     /// use).
     pub fn training_device(&self, precision: Precision) -> Result<Device> {
-        self.device
-            .training_device(precision.dtype())
-            .with_context(|| format!("starting device {}", self.device))
+        start_training(&self.device, precision)
     }
 
     /// The device to run inference on (no autodiff), in f32.
@@ -36,6 +35,12 @@ impl DeviceArgs {
             .device(FloatDType::F32)
             .with_context(|| format!("starting device {}", self.device))
     }
+}
+
+/// `spec`'s training device (with autodiff), tensors in `precision`.
+pub fn start_training(spec: &DeviceSpec, precision: Precision) -> Result<Device> {
+    spec.training_device(precision.dtype())
+        .with_context(|| format!("starting device {spec}"))
 }
 
 /// Float precision of every tensor a command creates.

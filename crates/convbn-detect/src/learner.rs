@@ -174,7 +174,7 @@ pub fn train_with_learner(
 ) -> crate::Result<DetectLearnerOutcome> {
     use burn::data::dataloader::DataLoaderBuilder;
     use burn::module::Module;
-    use convbn_train::learner::{ScheduleLr, launch};
+    use convbn_train::learner::{ScheduleLr, check_one_batch, launch, main_device};
     use convbn_train::lockstep::Task;
 
     use crate::DetectError;
@@ -188,24 +188,10 @@ pub fn train_with_learner(
             "detection keeps the backbone's BN statistics frozen; use eval, tune or deploy".into(),
         ));
     }
-    let main = devices
-        .first()
-        .ok_or_else(|| DetectError::Invalid("no device to train on".into()))?;
+    let main = main_device(devices, config.batch_size)?;
     let k = devices.len();
-    if !config.batch_size.is_multiple_of(k) {
-        return Err(DetectError::Invalid(format!(
-            "--batch-size {} is split over {k} devices: it must be a multiple of {k}",
-            config.batch_size
-        )));
-    }
     let data = crate::train::data::load(config, fetch)?;
-    if data.train.len() < config.batch_size {
-        return Err(DetectError::Invalid(format!(
-            "{} training images are fewer than one batch of {}",
-            data.train.len(),
-            config.batch_size
-        )));
-    }
+    check_one_batch(data.train.len(), config.batch_size)?;
     let mut model = initial_detector(config, data.train.classes.len(), fetch, main)?;
     convbn::set_mode(&mut model, mode)?;
     let (train, test) = (Arc::new(data.train), Arc::new(data.test));

@@ -5,15 +5,17 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+use burn::module::Module;
 use burn::tensor::Device;
 use convbn::{DeviceSpec, Mode};
 use convbn_train::learner::Parallelism;
+use convbn_zoo::load::{Naming, to_checkpoint};
 use serde::Serialize;
 
 use crate::commands::report::write;
 use crate::commands::train_args::RunArgs;
-use crate::device::{DeviceArgs, Precision};
+use crate::device::{DeviceArgs, Precision, parse_device, start_training};
 
 /// The `--devices` option.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -29,11 +31,6 @@ pub struct DevicesArgs {
     /// summed on the first device). CUDA only in burn 0.22.
     #[arg(long, requires = "devices")]
     pub ddp: bool,
-}
-
-fn parse_device(s: &str) -> Result<DeviceSpec, String> {
-    s.parse()
-        .map_err(|e: convbn::device::DeviceError| e.to_string())
 }
 
 /// Where a data-parallel run of one mode writes, checked and claimed.
@@ -95,12 +92,7 @@ impl DevicesArgs {
         let devices = self
             .devices
             .iter()
-            .map(|spec| {
-                DeviceArgs {
-                    device: spec.clone(),
-                }
-                .training_device(Precision::F32)
-            })
+            .map(|spec| start_training(spec, Precision::F32))
             .collect::<Result<Vec<_>>>()?;
         eprintln!(
             "{mode} mode with burn's Learner on {} device(s): {}",
@@ -126,9 +118,19 @@ impl DevicesArgs {
 }
 
 impl Plan {
-    /// Write the trained weights (safetensors bytes) and the run's summary, atomically.
-    pub fn finish<S: Serialize>(&self, weights: &[u8], summary: &S) -> Result<()> {
-        write(&self.weights, weights)?;
+    /// Write the trained model's weights (with `naming`'s keys) and the run's summary,
+    /// atomically.
+    pub fn finish<M: Module, S: Serialize>(
+        &self,
+        model: &M,
+        naming: &Naming,
+        summary: &S,
+    ) -> Result<()> {
+        let weights = to_checkpoint(model, naming)
+            .to_safetensors_bytes(&[], None)
+            .map_err(anyhow::Error::msg)
+            .context("encoding the trained weights")?;
+        write(&self.weights, &weights)?;
         write(
             &self.dir.join("summary.json"),
             &serde_json::to_vec_pretty(summary)?,

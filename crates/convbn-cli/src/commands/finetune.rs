@@ -2,10 +2,9 @@
 //! lock-step trainer on one device or with burn's Learner data-parallel on several
 //! (`--devices`).
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use convbn::Mode;
 use convbn_train::learner::{finetune_with_learner, learner_dir};
-use convbn_zoo::load::to_checkpoint;
 use serde::Serialize;
 
 use crate::commands::Format;
@@ -65,10 +64,6 @@ fn data_parallel(args: &Args) -> Result<()> {
         &plan.dir,
         true,
     )?;
-    let weights = to_checkpoint(&outcome.model, &outcome.model.pytorch_naming())
-        .to_safetensors_bytes(&[], None)
-        .map_err(anyhow::Error::msg)
-        .context("encoding the trained weights")?;
     let summary = LearnerSummary {
         mode: args.mode,
         devices: args.parallel.names(),
@@ -77,7 +72,7 @@ fn data_parallel(args: &Args) -> Result<()> {
         train_seconds: outcome.train_seconds,
         test_accuracy: outcome.test_accuracy,
     };
-    plan.finish(&weights, &summary)?;
+    plan.finish(&outcome.model, &outcome.model.pytorch_naming(), &summary)?;
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
         Format::Table => println!(

@@ -76,26 +76,12 @@ pub fn finetune_with_learner(
     fetch: bool,
 ) -> Result<LearnerOutcome, TrainError> {
     config.validate()?;
-    let main = devices
-        .first()
-        .ok_or_else(|| TrainError::Config("no device to train on".into()))?;
+    let main = main_device(devices, config.batch_size)?;
     let k = devices.len();
-    if !config.batch_size.is_multiple_of(k) {
-        return Err(TrainError::Config(format!(
-            "--batch-size {} is split over {k} devices: it must be a multiple of {k}",
-            config.batch_size
-        )));
-    }
     let per_worker = config.batch_size / k;
     let arch: Architecture = config.model.parse()?;
     let data = load_data(config, fetch)?;
-    if data.train.len() < config.batch_size {
-        return Err(TrainError::Data(format!(
-            "{} training images are fewer than one batch of {}",
-            data.train.len(),
-            config.batch_size
-        )));
-    }
+    check_one_batch(data.train.len(), config.batch_size)?;
     let (mean, std) = arch.normalization();
     let transform = Transform {
         size: config.size,
@@ -196,7 +182,7 @@ where
 {
     let main = devices
         .first()
-        .ok_or_else(|| TrainError::Config("no device to train on".into()))?;
+        .ok_or_else(|| TrainError::Config(NO_DEVICE.into()))?;
     let strategy = match parallelism {
         Parallelism::Ddp => ExecutionStrategy::ddp(
             devices.to_vec(),
@@ -220,6 +206,33 @@ where
         Some(error) => Err(TrainError::Data(format!("burn's learner stopped: {error}"))),
         None => Ok(result.model),
     }
+}
+
+const NO_DEVICE: &str = "no device to train on";
+
+/// The first of `devices` (where burn's learner gathers the gradients and validates), after
+/// checking that global batches of `batch` images split evenly over them.
+pub fn main_device(devices: &[Device], batch: usize) -> Result<&Device, TrainError> {
+    let main = devices
+        .first()
+        .ok_or_else(|| TrainError::Config(NO_DEVICE.into()))?;
+    let k = devices.len();
+    if !batch.is_multiple_of(k) {
+        return Err(TrainError::Config(format!(
+            "--batch-size {batch} is split over {k} devices: it must be a multiple of {k}"
+        )));
+    }
+    Ok(main)
+}
+
+/// Check that `len` training images make at least one global batch of `batch`.
+pub fn check_one_batch(len: usize, batch: usize) -> Result<(), TrainError> {
+    if len < batch {
+        return Err(TrainError::Data(format!(
+            "{len} training images are fewer than one batch of {batch}"
+        )));
+    }
+    Ok(())
 }
 
 /// Where burn's learner writes its logs under a run directory.

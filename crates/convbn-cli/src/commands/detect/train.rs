@@ -446,11 +446,6 @@ fn data_parallel(args: &Args) -> Result<()> {
         &plan.dir,
         true,
     )?;
-    let weights =
-        convbn_zoo::load::to_checkpoint(&outcome.model, &convbn_zoo::load::Naming::burn())
-            .to_safetensors_bytes(&[], None)
-            .map_err(anyhow::Error::msg)
-            .context("encoding the trained weights")?;
     let summary = LearnerSummary {
         mode,
         devices: args.parallel.names(),
@@ -458,7 +453,7 @@ fn data_parallel(args: &Args) -> Result<()> {
         steps: outcome.steps,
         coco: outcome.stats.stats,
     };
-    plan.finish(&weights, &summary)?;
+    plan.finish(&outcome.model, &convbn_zoo::load::Naming::burn(), &summary)?;
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
         Format::Table => println!(
