@@ -155,11 +155,12 @@ impl Probe {
     }
 }
 
-/// Refuse `what`, training `models` copies of the zoo architecture `arch` at `batch` x `side`
-/// x `side`, when it cannot fit (a probe step of the architecture, scaled; see [`Probe`]).
+/// Refuse `what`, training `models` copies of the model `spec` (a zoo architecture or an
+/// ONNX file) at `batch` x `side` x `side`, when it cannot fit (a probe step of the model,
+/// scaled; see [`Probe`]).
 pub fn ensure_zoo_training_fits(
     what: &str,
-    arch: convbn_zoo::Architecture,
+    spec: &convbn_zoo::ModelSpec,
     models: usize,
     batch: usize,
     side: usize,
@@ -168,7 +169,15 @@ pub fn ensure_zoo_training_fits(
     let probe = Probe::measure(
         device,
         || {
-            let model = convbn_zoo::Model::new(arch, 10, device);
+            let model = match spec {
+                convbn_zoo::ModelSpec::Zoo(arch) => convbn_zoo::Model::new(*arch, 10, device),
+                onnx => convbn_zoo::pretrained::build(
+                    onnx,
+                    &convbn_zoo::pretrained::Weights::ImageNet,
+                    false,
+                    device,
+                )?,
+            };
             convbn_train::trainer::materialize(&model);
             Ok(model)
         },

@@ -46,7 +46,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let split = load_data(&config, true)?; // fetches the assets on first use
     let arch = Architecture::MobileNetV2;
-    let mut model = initial_model(arch, &config, split.train.classes.len(), true, &device)?;
+    let mut model = initial_model(
+        &arch.into(),
+        &config,
+        split.train.classes.len(),
+        true,
+        &device,
+    )?;
     set_mode(&mut model, Mode::Tune)?; // Eval's gradients with Deploy's memory
 
     let (mean, std) = arch.normalization();

@@ -6,7 +6,7 @@ use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use convbn::Mode;
 use convbn_zoo::pretrained::build;
-use convbn_zoo::{Architecture, Model};
+use convbn_zoo::{Model, ModelSpec};
 
 use crate::TrainError;
 use crate::checkpoint::Position;
@@ -20,7 +20,7 @@ use crate::log::{EpochRecord, IterationRecord, RunLog};
 /// Fine-tuning a classifier on a split: what [`Lockstep`] needs to know about it.
 pub struct Classification {
     config: FinetuneConfig,
-    arch: Architecture,
+    spec: ModelSpec,
     data: Split,
     transform: Transform,
     loss: CrossEntropyLoss,
@@ -51,9 +51,9 @@ impl Task for Classification {
 
     fn new(config: FinetuneConfig, fetch: bool, device: &Device) -> Result<Self, TrainError> {
         config.validate()?;
-        let arch: Architecture = config.model.parse()?;
+        let spec: ModelSpec = config.model.parse()?;
         let data = load_data(&config, fetch)?;
-        let (mean, std) = arch.normalization();
+        let (mean, std) = spec.normalization();
         let transform = Transform {
             size: config.size,
             mean,
@@ -61,7 +61,7 @@ impl Task for Classification {
         };
         Ok(Self {
             config,
-            arch,
+            spec,
             data,
             transform,
             loss: CrossEntropyLossConfig::new().init(device),
@@ -79,7 +79,7 @@ impl Task for Classification {
 
     fn initial_model(&self, fetch: bool, device: &Device) -> Result<Model, TrainError> {
         let classes = self.data.train.classes.len();
-        initial_model(self.arch, &self.config, classes, fetch, device)
+        initial_model(&self.spec, &self.config, classes, fetch, device)
     }
 
     fn new_log(&self, mode: Mode) -> RunLog {
@@ -229,16 +229,16 @@ pub fn load_data(config: &FinetuneConfig, fetch: bool) -> Result<Split, TrainErr
 /// The starting model: pretrained trunk, a fresh seeded classifier for `classes` classes, all
 /// blocks in Eval mode.
 pub fn initial_model(
-    arch: Architecture,
+    spec: &ModelSpec,
     config: &FinetuneConfig,
     classes: usize,
     fetch: bool,
     device: &Device,
 ) -> Result<Model, TrainError> {
     device.seed(config.seed);
-    let model = build(arch, &config.start.weights(), fetch, device)?;
+    let model = build(spec, &config.start.weights(), fetch, device)?;
     device.seed(config.seed ^ 0x0C1A_55E5);
-    let model = model.with_num_classes(classes, device);
+    let model = model.with_num_classes(classes, device)?;
     materialize(&model);
     Ok(model)
 }

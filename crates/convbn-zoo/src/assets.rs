@@ -92,6 +92,17 @@ pub const ASSETS: &[Asset] = &[
         description: "EfficientNet-Lite0 ImageNet weights (legacy .pth)",
     },
     Asset {
+        name: "ppocr_cls",
+        file: "ch_ppocr_mobile_v2.0_cls_infer.onnx",
+        source: Source::PyPi {
+            requirement: "rapidocr-onnxruntime==1.4.4",
+            pip_args: &[],
+            member: "rapidocr_onnxruntime/models/ch_ppocr_mobile_v2.0_cls_infer.onnx",
+        },
+        sha256: "e47acedf663230f8863ff1ab0e64dd2d82b838fceb5957146dab185a89d6215c",
+        description: "PP-OCR text-direction classifier (ONNX, MobileNetV3-style, Apache-2.0)",
+    },
+    Asset {
         name: "coffee",
         file: "coffee.png",
         source: Source::PyPi {

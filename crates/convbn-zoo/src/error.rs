@@ -56,6 +56,10 @@ pub enum ZooError {
     #[error("{0}")]
     Unknown(String),
 
+    /// An ONNX model could not be imported or run.
+    #[error(transparent)]
+    Onnx(#[from] convbn_onnx::OnnxError),
+
     /// A ConvBN block refused an operation.
     #[error(transparent)]
     ConvBn(#[from] convbn::ConvBnError),

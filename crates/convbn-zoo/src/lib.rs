@@ -15,6 +15,7 @@ pub mod learner;
 pub mod load;
 pub mod models;
 pub mod pretrained;
+mod spec;
 mod zoo;
 
 pub use error::{LoadReport, ZooError};
@@ -23,4 +24,5 @@ pub use models::mobilenet_v2::MobileNetV2;
 pub use models::regnet::RegNet;
 pub use models::resnet::{ResNet, ResNetSpec};
 pub use models::vgg::Vgg;
+pub use spec::{ModelSpec, ONNX_PREFIX};
 pub use zoo::{Architecture, Model};

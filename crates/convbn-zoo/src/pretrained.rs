@@ -4,29 +4,37 @@ use burn::tensor::Device;
 
 use crate::assets::asset;
 use crate::load::{LoadOptions, load_file};
-use crate::{Architecture, Model, ZooError};
+use crate::{Model, ModelSpec, ZooError};
 
 /// Where a model's weights come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Weights {
     /// Random initialisation.
     Random,
-    /// The project's ImageNet asset for the architecture (fetched on demand).
+    /// The architecture's pretrained weights: the project's ImageNet asset (fetched on
+    /// demand), or an ONNX file's own weights.
     ImageNet,
     /// A checkpoint file (`.pth`, `.pt` or `.safetensors`) in the reference PyTorch layout.
     File(std::path::PathBuf),
 }
 
-/// An ImageNet-sized (1000-class) model with the given weights, every block in Eval mode.
+/// An ImageNet-sized (1000-class) zoo model, or an imported ONNX model, with the given
+/// weights, every block in Eval mode.
 ///
 /// `fetch` allows downloading a missing ImageNet asset; without it a missing asset is an
-/// error that says how to fetch it.
+/// error that says how to fetch it. An ONNX model starts from its file's weights
+/// ([`Weights::ImageNet`]) or from a `.safetensors` file of ours saved from the same ONNX
+/// model ([`Weights::File`], burn paths); [`Weights::Random`] is refused for it.
 pub fn build(
-    arch: Architecture,
+    spec: impl Into<ModelSpec>,
     weights: &Weights,
     fetch: bool,
     device: &Device,
 ) -> Result<Model, ZooError> {
+    let arch = match spec.into() {
+        ModelSpec::Zoo(arch) => arch,
+        ModelSpec::Onnx(path) => return build_onnx(&path, weights, device),
+    };
     let mut model = Model::new(arch, 1000, device);
     let path = match weights {
         Weights::Random => return Ok(model),
@@ -48,5 +56,28 @@ pub fn build(
     };
     let naming = model.pytorch_naming();
     load_file(&mut model, &path, &naming, LoadOptions::default())?;
+    Ok(model)
+}
+
+fn build_onnx(
+    path: &std::path::Path,
+    weights: &Weights,
+    device: &Device,
+) -> Result<Model, ZooError> {
+    let mut model = Model::Onnx(convbn_onnx::OnnxModel::from_file(path, device)?);
+    match weights {
+        Weights::ImageNet => {}
+        Weights::Random => {
+            return Err(ZooError::Unknown(format!(
+                "an ONNX model starts from the weights in its file ({}); random \
+                 initialisation is not available for it",
+                path.display()
+            )));
+        }
+        Weights::File(file) => {
+            let naming = model.pytorch_naming();
+            load_file(&mut model, file, &naming, LoadOptions::default())?;
+        }
+    }
     Ok(model)
 }

@@ -5,6 +5,8 @@ use std::str::FromStr;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
+use convbn_onnx::OnnxModel;
+
 use crate::ZooError;
 use crate::load::Naming;
 use crate::models::efficientnet_lite::EfficientNetLite;
@@ -126,6 +128,9 @@ pub enum Model {
     RegNet(RegNet),
     /// EfficientNet-Lite.
     EfficientNetLite(EfficientNetLite),
+    /// An imported ONNX CNN (see [`ModelSpec::Onnx`](crate::ModelSpec::Onnx)); parameter
+    /// paths are `layers.<i>...`.
+    Onnx(OnnxModel),
 }
 
 impl Model {
@@ -158,12 +163,17 @@ impl Model {
             Model::Vgg(m) => m.forward(x),
             Model::RegNet(m) => m.forward(x),
             Model::EfficientNetLite(m) => m.forward(x),
+            Model::Onnx(m) => m.logits(x).map_err(|e| match e {
+                convbn_onnx::OnnxError::Block { source, .. } => source,
+                other => convbn::ConvBnError::Graph(other.to_string()),
+            }),
         }
     }
 
     /// Replace the classifier with a fresh one for `num_classes` classes (transfer learning).
-    pub fn with_num_classes(self, num_classes: usize, device: &Device) -> Self {
-        match self {
+    /// Fails only for an ONNX model whose logits do not come from a Linear layer.
+    pub fn with_num_classes(self, num_classes: usize, device: &Device) -> Result<Self, ZooError> {
+        Ok(match self {
             Model::ResNet(m) => Model::ResNet(m.with_num_classes(num_classes, device)),
             Model::MobileNetV2(m) => Model::MobileNetV2(m.with_num_classes(num_classes, device)),
             Model::Vgg(m) => Model::Vgg(m.with_num_classes(num_classes, device)),
@@ -171,7 +181,8 @@ impl Model {
             Model::EfficientNetLite(m) => {
                 Model::EfficientNetLite(m.with_num_classes(num_classes, device))
             }
-        }
+            Model::Onnx(m) => Model::Onnx(m.with_num_classes(num_classes, device)?),
+        })
     }
 
     /// How the reference PyTorch implementation names this model's parameters.
@@ -182,6 +193,8 @@ impl Model {
             Model::Vgg(m) => m.torchvision_naming(),
             Model::RegNet(_) => RegNet::torchvision_naming(),
             Model::EfficientNetLite(_) => EfficientNetLite::reference_naming(),
+            // An ONNX model has no PyTorch module tree of ours: its files use burn paths.
+            Model::Onnx(_) => Naming::burn(),
         }
     }
 }

@@ -53,7 +53,7 @@ fn forward_backward(model: &Model, size: usize) {
 fn every_architecture_runs_forward_and_backward_and_switches_modes() {
     let d = device();
     for arch in Architecture::ALL {
-        let mut model = Model::new(arch, 1000, &d).with_num_classes(10, &d);
+        let mut model = Model::new(arch, 1000, &d).with_num_classes(10, &d).unwrap();
         set_mode(&mut model, Mode::Tune).unwrap();
         forward_backward(&model, 224);
         forward_backward(&model, 64);

@@ -71,6 +71,11 @@ pub enum ConvBnError {
         available: String,
     },
 
+    /// The model around the blocks cannot run on this input (an imported ONNX graph whose
+    /// shapes do not fit it); the message names the node.
+    #[error("{0}")]
+    Graph(String),
+
     /// A string that is not a mode name.
     #[error("unknown mode '{0}': expected one of train, eval, deploy, tune")]
     UnknownMode(String),

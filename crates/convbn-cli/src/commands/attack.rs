@@ -16,7 +16,7 @@ use crate::commands::fraction::parse_fraction;
 use convbn_zoo::image::{load_crop, normalize, save_png};
 use convbn_zoo::imagenet::{Prediction, class_names, top_k};
 use convbn_zoo::pretrained::{Weights, build};
-use convbn_zoo::{Architecture, Model};
+use convbn_zoo::{Model, ModelSpec};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
@@ -26,9 +26,10 @@ use crate::device::Precision;
 /// Attack options.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Architecture (mobilenet_v2, efficientnet_lite0, or any zoo model with --weights FILE).
+    /// Architecture (mobilenet_v2, efficientnet_lite0, or any zoo model with --weights FILE),
+    /// or onnx:FILE for an ONNX classifier.
     #[arg(long, default_value = "mobilenet_v2")]
-    model: Architecture,
+    model: ModelSpec,
     /// ConvBN modes to attack in, comma-separated (several: same images, interleaved, compared).
     #[arg(long, value_delimiter = ',', default_value = "tune")]
     mode: Vec<Mode>,
@@ -202,7 +203,7 @@ pub fn run(args: Args) -> Result<()> {
         .weights
         .clone()
         .map_or(Weights::ImageNet, Weights::File);
-    let base = build(args.model, &weights, true, &device)
+    let base = build(&args.model, &weights, true, &device)
         .with_context(|| format!("loading {}", args.model))?
         .no_grad();
     let mut models = Vec::new();
@@ -218,7 +219,17 @@ pub fn run(args: Args) -> Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let norm = args.model.normalization();
-    let names = class_names();
+    // An ONNX classifier has its own classes: ImageNet's names only for 1000 of them.
+    let classes = match &base {
+        Model::Onnx(m) => m.num_classes().unwrap_or(1000),
+        _ => 1000,
+    };
+    config.validate(classes)?;
+    let names = if classes == 1000 {
+        class_names()
+    } else {
+        Vec::new()
+    };
     let steps = if config.method == Method::Fgsm {
         1
     } else {

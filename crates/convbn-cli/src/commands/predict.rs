@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use convbn::{Mode, set_mode};
 use convbn_zoo::imagenet::{Prediction, class_names, top_k};
 use convbn_zoo::pretrained::{Weights, build};
-use convbn_zoo::{Architecture, image::preprocess};
+use convbn_zoo::{Model, ModelSpec, image::preprocess};
 use serde::Serialize;
 
 use crate::commands::Format;
@@ -14,9 +14,10 @@ use crate::commands::Format;
 /// What to predict.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Architecture (mobilenet_v2, efficientnet_lite0, or any zoo model with --weights FILE).
+    /// Architecture (mobilenet_v2, efficientnet_lite0, or any zoo model with --weights FILE),
+    /// or onnx:FILE for an ONNX classifier (its own weights, ImageNet normalisation).
     #[arg(long, default_value = "mobilenet_v2")]
-    model: Architecture,
+    model: ModelSpec,
     /// Mode of the ConvBN blocks.
     #[arg(long, default_value = "eval")]
     mode: Mode,
@@ -61,14 +62,15 @@ pub fn run(args: Args) -> Result<()> {
         .weights
         .clone()
         .map_or(Weights::ImageNet, Weights::File);
-    let mut model = build(args.model, &weights, true, &device)
+    let mut model = build(&args.model, &weights, true, &device)
         .with_context(|| format!("loading {}", args.model))?;
     set_mode(&mut model, args.mode)?;
     let (mean, std) = args.model.normalization();
+    let (resize, crop) = input_size(&model)?;
     let names = class_names();
     let mut results = Vec::new();
     for image in &args.images {
-        let x = preprocess(image, 256, 224, mean, std, &device)?;
+        let x = preprocess(image, resize, crop, mean, std, &device)?;
         let logits = model.forward(x)?;
         let logits = logits
             .into_data()
@@ -77,7 +79,16 @@ pub fn run(args: Args) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         results.push(ImageResult {
             image: image.display().to_string(),
-            top5: top_k(&logits, args.top, &names),
+            // ImageNet's names only for ImageNet's 1000 classes; indices otherwise.
+            top5: top_k(
+                &logits,
+                args.top,
+                if logits.len() == names.len() {
+                    &names
+                } else {
+                    &[]
+                },
+            ),
         });
     }
     match args.format {
@@ -97,4 +108,24 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The resize (shorter side) and centre crop for the model: ImageNet's 256 / 224, scaled to
+/// an ONNX model's fixed square input.
+fn input_size(model: &Model) -> Result<(u32, u32)> {
+    let Model::Onnx(onnx) = model else {
+        return Ok((256, 224));
+    };
+    match onnx.input_shape() {
+        [_, _, Some(h), Some(w)] if h != w => anyhow::bail!(
+            "this ONNX model takes {h}x{w} images; predict crops square images (use the \
+             library for other shapes)"
+        ),
+        [_, _, Some(side), _] | [_, _, _, Some(side)] => {
+            let side = u32::try_from(*side)
+                .map_err(|_| anyhow::anyhow!("this ONNX model's input side {side} is too large"))?;
+            Ok((side.saturating_mul(256) / 224, side))
+        }
+        _ => Ok((256, 224)),
+    }
 }

@@ -209,12 +209,12 @@ fn check_memory(
         }
     };
     let images = config.train_limit.map_or(images, |l| l.min(images));
-    let arch: convbn_zoo::Architecture = config.model.parse()?;
+    let spec: convbn_zoo::ModelSpec = config.model.parse()?;
     let what = format!("fine-tuning {}", config.model);
     budget::ensure_fits(&format!("{what}'s images at {0}x{0}", config.size), held)?;
     budget::ensure_zoo_training_fits(
         &what,
-        arch,
+        &spec,
         modes,
         config.batch_size.min(images.max(1)),
         config.size,

@@ -31,11 +31,12 @@ pub enum OptimizerName {
 /// Everything that defines a fine-tuning run.
 #[derive(clap::Args, Debug, Clone)]
 pub struct TrainArgs {
-    /// Zoo architecture.
+    /// Zoo architecture, or onnx:FILE for an ONNX CNN (its Conv->BN pairs become blocks).
     #[arg(long, default_value = "mobilenet_v2")]
     pub model: String,
-    /// Starting weights: `imagenet` (the project's asset), `random`, or a checkpoint file in
-    /// the reference PyTorch layout. The classifier is always replaced.
+    /// Starting weights: `imagenet` (the project's asset; an ONNX model's own weights),
+    /// `random` (zoo models), or a checkpoint file in the reference PyTorch layout (burn paths
+    /// for ONNX models). The classifier is always replaced.
     #[arg(long, default_value = "imagenet")]
     pub weights: String,
     /// `fashion-mnist` or an image folder (one sub-folder of images per class).

@@ -29,8 +29,8 @@ use burn::train::{
     TrainLoader, TrainStep, ValidLoader,
 };
 use convbn::{Mode, set_mode};
-use convbn_zoo::Architecture;
 use convbn_zoo::Model;
+use convbn_zoo::ModelSpec;
 
 mod batcher;
 mod order;
@@ -79,17 +79,17 @@ pub fn finetune_with_learner(
     let main = main_device(devices, config.batch_size)?;
     let k = devices.len();
     let per_worker = config.batch_size / k;
-    let arch: Architecture = config.model.parse()?;
+    let spec: ModelSpec = config.model.parse()?;
     let data = load_data(config, fetch)?;
     check_one_batch(data.train.len(), config.batch_size)?;
-    let (mean, std) = arch.normalization();
+    let (mean, std) = spec.normalization();
     let transform = Transform {
         size: config.size,
         mean,
         std,
     };
     let classes = data.train.classes.len();
-    let mut model = initial_model(arch, config, classes, fetch, main)?;
+    let mut model = initial_model(&spec, config, classes, fetch, main)?;
     set_mode(&mut model, mode)?;
 
     let (train_set, test_set) = (Arc::new(data.train), Arc::new(data.test));

@@ -158,8 +158,9 @@ pub fn update_gap(
         schedule: Schedule::Constant,
         ..folder_config(&data)
     };
-    let arch = config.model.parse().unwrap();
-    let mut start = convbn_train::trainer::initial_model(arch, &config, 2, false, &one[0]).unwrap();
+    let spec: convbn_zoo::ModelSpec = config.model.parse().unwrap();
+    let mut start =
+        convbn_train::trainer::initial_model(&spec, &config, 2, false, &one[0]).unwrap();
     convbn::set_mode(&mut start, mode).unwrap();
     let before = parameters(&start);
     let run = |devices: &[burn::tensor::Device], dir: &str| {

@@ -40,3 +40,50 @@ pub fn wgpu_device() -> Device {
         .training_device(burn::tensor::FloatDType::F32)
         .unwrap_or_else(|e| panic!("{e} (install Mesa's Vulkan or OpenGL driver)"))
 }
+
+/// The ONNX fixtures (`bench/onnx_fixtures.sh`: PyTorch exports of MobileNetV2 and ResNet-18,
+/// their outputs, and onnx's reference outputs of the PP-OCR classifier), made once into the
+/// asset cache (`None`: skipped under `CONVBN_SKIP_ASSETS=1`). The first call installs CPU
+/// PyTorch from PyPI (`bench/setup_pytorch.sh`, a few minutes) when it is not there yet.
+pub fn onnx_fixtures() -> Option<std::path::PathBuf> {
+    let mobilenet = asset("mobilenet_v2")?;
+    let ppocr = asset("ppocr_cls")?;
+    let cache = convbn_zoo::assets::cache_dir();
+    let dir = cache.join("onnx-fixtures");
+    std::fs::create_dir_all(&cache).unwrap();
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(cache.join(".onnx-fixtures.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    if !dir.join("manifest.json").is_file() {
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/onnx_fixtures.sh");
+        let out = std::process::Command::new("bash")
+            .arg(&script)
+            .arg(&dir)
+            .arg(&mobilenet)
+            .arg(&ppocr)
+            .output()
+            .expect("running bench/onnx_fixtures.sh");
+        assert!(
+            out.status.success(),
+            "bench/onnx_fixtures.sh failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Some(dir)
+}
+
+/// Largest absolute difference over the largest absolute reference value.
+pub fn relative_diff(got: &[f32], want: &[f32]) -> f32 {
+    assert_eq!(got.len(), want.len(), "lengths differ");
+    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
+    got.iter()
+        .zip(want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max)
+        / scale
+}

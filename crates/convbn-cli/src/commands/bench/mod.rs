@@ -121,7 +121,7 @@ pub fn run(args: Args) -> Result<()> {
     for &arch in &args.models {
         crate::budget::ensure_zoo_training_fits(
             &format!("bench {arch}"),
-            arch,
+            &arch.into(),
             modes.len(),
             batch,
             size,
