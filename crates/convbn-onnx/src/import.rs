@@ -307,6 +307,28 @@ impl<'g> Builder<'g> {
             _ => None,
         });
 
+        // Every value a step reads is the input or an earlier step's output.
+        let mut known = vec![false; self.slots.len()];
+        known[input_slot] = true;
+        for step in &self.steps {
+            for operand in &step.inputs {
+                if let Operand::Slot(s) = operand
+                    && !known[*s]
+                {
+                    let name = self
+                        .slots
+                        .iter()
+                        .find(|(_, v)| **v == *s)
+                        .map_or("?", |(k, _)| k);
+                    return Err(invalid(
+                        &step.name,
+                        format!("input '{name}' is neither computed before it nor a constant"),
+                    ));
+                }
+            }
+            known[step.output] = true;
+        }
+
         // Free each slot after its last reader (never the logits or the output).
         let mut last: HashMap<usize, usize> = HashMap::new();
         for (i, step) in self.steps.iter().enumerate() {
@@ -365,16 +387,7 @@ impl<'g> Builder<'g> {
                 return self.linear(&name, ins, out, linear.config.transpose_weight);
             }
             Node::MatMul(_) if ins.len() == 2 && is_constant(&ins[1]) => {
-                return self.linear(
-                    &name,
-                    &ins[..1]
-                        .iter()
-                        .chain(&ins[1..2])
-                        .cloned()
-                        .collect::<Vec<_>>(),
-                    out,
-                    false,
-                );
+                return self.linear(&name, &ins[..2], out, false);
             }
             Node::Relu(_) => unary(Op::Relu),
             Node::Sigmoid(_) => unary(Op::Sigmoid),

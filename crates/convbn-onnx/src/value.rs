@@ -61,19 +61,12 @@ impl Float {
         }
     }
 
-    /// A constant from ONNX data, as f32 on `device`.
+    /// A constant from ONNX data (any numeric type), as a float tensor on `device`.
     pub fn from_data(data: &TensorData, device: &Device) -> Self {
         let dims = data.shape().to_vec();
-        let values = data.clone().convert::<f32>();
-        let tensor = Tensor::<1>::from_data(
-            TensorData::new(
-                values.try_into_vec::<f32>().unwrap_or_default(),
-                [dims.iter().product::<usize>()],
-            ),
-            device,
-        );
+        let values: Vec<f32> = data.iter::<f32>().collect();
         Self {
-            tensor: tensor.reshape(padded(&dims)),
+            tensor: Tensor::from_data(TensorData::new(values, padded(&dims)), device),
             rank: dims.len(),
         }
     }

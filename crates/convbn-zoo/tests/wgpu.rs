@@ -72,3 +72,38 @@ fn pretrained_mobilenet_v2_gives_the_cpu_logits_on_wgpu() {
         }
     }
 }
+
+/// An imported ONNX model runs on the GPU code path too: the PP-OCR classifier on wgpu gives
+/// the CPU's probabilities in Eval, Tune and Deploy, and Tune's gradients flow.
+#[test]
+fn an_onnx_model_gives_the_cpu_outputs_on_wgpu() {
+    let path = asset("ppocr_cls").expect("PP-OCR classifier");
+    let (cpu, gpu) = (device(), wgpu_device());
+    let on_cpu = convbn_onnx::OnnxModel::from_file(&path, &cpu).unwrap();
+    let on_gpu = convbn_onnx::OnnxModel::from_file(&path, &gpu).unwrap();
+    let data = TensorData::new(
+        (0..2 * 3 * 48 * 192)
+            .map(|i| ((i * 7919) % 255) as f32 / 127.5 - 1.0)
+            .collect(),
+        [2, 3, 48, 192],
+    );
+    for mode in [Mode::Eval, Mode::Tune, Mode::Deploy] {
+        let (mut c, mut g) = (on_cpu.clone(), on_gpu.clone());
+        set_mode(&mut c, mode).unwrap();
+        set_mode(&mut g, mode).unwrap();
+        let want = values(&c.forward(Tensor::from_data(data.clone(), &cpu)).unwrap());
+        let logits = g.logits(Tensor::from_data(data.clone(), &gpu)).unwrap();
+        let got = values(&burn::tensor::activation::softmax(logits.clone(), 1));
+        let diff = common::relative_diff(&got, &want);
+        println!("PP-OCR cls {mode} on wgpu vs CPU: {diff:.2e} (relative)");
+        assert!(diff <= 1e-4, "{mode}: {diff}");
+        if mode == Mode::Tune {
+            let grads = logits.sum().backward();
+            let convbn_onnx::Layer::ConvBn(block) = &g.layers[0] else {
+                panic!("the first layer is a ConvBN block");
+            };
+            let grad = block.weight.grad(&grads).expect("Tune's weight gradient");
+            assert!(values(&grad).iter().all(|v| v.is_finite()));
+        }
+    }
+}
