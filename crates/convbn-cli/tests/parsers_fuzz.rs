@@ -1,7 +1,7 @@
 //! Property tests of every parser of user files: arbitrary bytes and mutations of a valid file
 //! (bytes set, flipped, inserted, cut off; header bytes more often) given to the PyTorch `.pth`
 //! readers (zip and legacy), safetensors, IDX (plain and gzip), PNG and JPEG images, COCO JSON,
-//! Pascal VOC XML and the run checkpoints of `finetune`. Each must return `Ok` or `Err` —
+//! Pascal VOC XML, ONNX models and the run checkpoints of `finetune`. Each must return `Ok` or `Err` —
 //! never panic — and stay within an address-space limit set on this test process
 //! (`setrlimit(RLIMIT_AS)`, 3 GiB), so that a parser which believes a size in the file fails
 //! the test instead of eating the machine. Seeds are fixed: CI runs the same cases every time.
@@ -264,4 +264,29 @@ fn run_checkpoints_of_finetune() {
             let _ = saved.optimizer(limit);
         }
     });
+}
+
+/// ONNX models (the PP-OCR classifier, mutated): import, and run what imports.
+#[test]
+fn onnx_models() {
+    let Some(path) = convbn_zoo::assets::for_test("ppocr_cls") else {
+        return;
+    };
+    let device = Device::flex();
+    let x = burn::tensor::Tensor::<4>::zeros([1, 3, 48, 64], &device);
+    let (imported, ran) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+    fuzz("onnx", std::fs::read(path).unwrap(), 150, |path, bytes| {
+        if let Ok(model) = convbn_onnx::OnnxModel::from_bytes(bytes, &device) {
+            imported.set(imported.get() + 1);
+            if model.forward(x.clone()).is_ok() {
+                ran.set(ran.get() + 1);
+            }
+        }
+        let _ = convbn_onnx::OnnxModel::from_file(path, &device);
+    });
+    println!(
+        "onnx: {} of 150 inputs imported, {} of them ran",
+        imported.get(),
+        ran.get()
+    );
 }
