@@ -16,7 +16,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use burn::tensor::Device;
-use common::{stderr, stdout};
+use common::{stderr, stdout, temp};
 use convbn_zoo::checkpoint::Checkpoint;
 use convbn_zoo::load::to_checkpoint;
 use convbn_zoo::{Architecture, Model};
@@ -24,13 +24,6 @@ use convbn_zoo::{Architecture, Model};
 /// Address space a command may map: far below what the bad files ask for (9 to 20 GiB),
 /// well above what the commands need (a MobileNetV2 is 14 MB).
 const ADDRESS_SPACE: u64 = 4 << 30;
-
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("convbn-bad-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn limited(args: &[&str]) -> Command {
     let bin = std::env::var("CONVBN_BIN").unwrap_or(env!("CARGO_BIN_EXE_convbn").into());

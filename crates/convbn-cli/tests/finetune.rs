@@ -3,39 +3,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{cached, convbn, stderr, stdout};
+use common::{cached, convbn, image_folder, stderr, stdout, temp};
 use convbn::Mode;
 use convbn_train::checkpoint::read;
 use convbn_train::trainer::{checkpoint_file, log_file};
-
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("convbn-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// An image folder of `classes` classes, `per_class` 20x20 PNGs each: class `c` is a bright
-/// square in corner `c`.
-fn image_folder(root: &Path, classes: u32, per_class: u32) {
-    for c in 0..classes {
-        let dir = root.join(format!("c{c}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        for i in 0..per_class {
-            let img = image::RgbImage::from_fn(20, 20, |x, y| {
-                let (cx, cy) = ((c % 2) * 10, (c / 2) * 10);
-                let inside = x >= cx && x < cx + 10 && y >= cy && y < cy + 10;
-                let v = if inside { 220 } else { 20 } + ((x * 7 + y * 13 + i * 31) % 25) as u8;
-                image::Rgb([v, v, v])
-            });
-            img.save(dir.join(format!("{i:03}.png"))).unwrap();
-        }
-    }
-}
 
 fn run_args<'a>(data: &'a str, out: &'a str) -> Vec<&'a str> {
     vec![

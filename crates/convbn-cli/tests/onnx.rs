@@ -3,14 +3,7 @@
 
 mod common;
 
-use common::{cached, convbn, stderr, stdout};
-
-fn temp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("convbn-cli-onnx-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use common::{cached, convbn, image_folder, stderr, stdout, temp};
 
 #[test]
 fn inspect_predict_and_attack_run_on_an_onnx_model() {
@@ -50,7 +43,7 @@ fn inspect_predict_and_attack_run_on_an_onnx_model() {
         "indices, not ImageNet names"
     );
 
-    let out = temp("attack");
+    let out = temp("onnx-attack");
     let o = convbn(&[
         "attack",
         "--model",
@@ -90,23 +83,9 @@ fn finetune_trains_an_onnx_model_in_tune_mode() {
     let Some(ppocr) = cached("ppocr_cls") else {
         return;
     };
-    let root = temp("finetune");
+    let root = temp("onnx-finetune");
     let data = root.join("data");
-    for c in 0..3u32 {
-        let dir = data.join(format!("c{c}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        for i in 0..6u32 {
-            let img = image::RgbImage::from_fn(32, 32, |x, y| {
-                let v = if (x / 8 + y / 8 + c) % 3 == 0 {
-                    220
-                } else {
-                    30
-                };
-                image::Rgb([v, (v as u32 + i) as u8, v])
-            });
-            img.save(dir.join(format!("{i}.png"))).unwrap();
-        }
-    }
+    image_folder(&data, 3, 6);
     let out = root.join("run");
     let model = format!("onnx:{ppocr}");
     let o = convbn(&[

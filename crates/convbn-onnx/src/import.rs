@@ -16,6 +16,7 @@ use burn::nn::Linear;
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
 use burn::tensor::{Device, Tensor, TensorData};
 use convbn::{Activation, ConvBnConfig, ConvBnTensors, Mode};
+use onnx_ir::node::batch_norm::{BatchNormConfig, BatchNormalizationNode};
 use onnx_ir::node::clip::ClipInput;
 use onnx_ir::node::padding::{AutoPad, PaddingConfig2d};
 use onnx_ir::{ArgType, Argument, Node, OnnxGraph, ValueSource};
@@ -129,9 +130,11 @@ fn tensor<const D: usize>(node: &str, arg: &Argument, device: &Device) -> Result
     Ok(Tensor::from_data(data, device))
 }
 
-fn vector(node: &str, arg: &Argument, len: usize, device: &Device) -> Result<Tensor<1>> {
+/// A constant of `len` values (`None`: any number) as a vector.
+fn vector(node: &str, arg: &Argument, len: Option<usize>, device: &Device) -> Result<Tensor<1>> {
     let data = float_data(node, arg)?;
     let n: usize = data.shape().iter().product();
+    let len = len.unwrap_or(n);
     if n != len {
         return Err(invalid(
             node,
@@ -142,6 +145,17 @@ fn vector(node: &str, arg: &Argument, len: usize, device: &Device) -> Result<Ten
         ));
     }
     Ok(Tensor::<1>::from_data(data, device).reshape([len]))
+}
+
+/// onnx-ir's "given in the file, or read from input k" integer settings (`ReshapeInput`,
+/// `UnsqueezeConfig`, `SqueezeInput`, `SliceInput`: one shape, four types) as an [`IntsArg`].
+macro_rules! ints_arg {
+    ($value:expr, $kind:ident) => {
+        match $value {
+            $kind::Static(v) => IntsArg::Static(v.clone()),
+            $kind::Runtime(r) => IntsArg::Input(r.input_index),
+        }
+    };
 }
 
 fn pads(padding: &PaddingConfig2d) -> [(usize, usize); 2] {
@@ -307,14 +321,17 @@ impl<'g> Builder<'g> {
             _ => None,
         });
 
-        // Every value a step reads is the input or an earlier step's output.
+        // Every value a step reads is the input or an earlier step's output; the last step
+        // that reads a value frees it (never the logits or the output).
         let mut known = vec![false; self.slots.len()];
         known[input_slot] = true;
-        for step in &self.steps {
+        let mut last: HashMap<usize, usize> = HashMap::new();
+        for (i, step) in self.steps.iter().enumerate() {
             for operand in &step.inputs {
-                if let Operand::Slot(s) = operand
-                    && !known[*s]
-                {
+                let Operand::Slot(s) = operand else {
+                    continue;
+                };
+                if !known[*s] {
                     let name = self
                         .slots
                         .iter()
@@ -325,18 +342,9 @@ impl<'g> Builder<'g> {
                         format!("input '{name}' is neither computed before it nor a constant"),
                     ));
                 }
+                last.insert(*s, i);
             }
             known[step.output] = true;
-        }
-
-        // Free each slot after its last reader (never the logits or the output).
-        let mut last: HashMap<usize, usize> = HashMap::new();
-        for (i, step) in self.steps.iter().enumerate() {
-            for operand in &step.inputs {
-                if let Operand::Slot(s) = operand {
-                    last.insert(*s, i);
-                }
-            }
         }
         for (slot, i) in last {
             if slot != logits && slot != output_slot {
@@ -378,8 +386,7 @@ impl<'g> Builder<'g> {
             );
             return Ok(());
         }
-        let unary = |op: Op| Some(op);
-        let op: Option<Op> = match node {
+        let op = match node {
             Node::Constant(_) => return Ok(()), // read where used
             Node::Conv2d(conv) => return self.conv(conv),
             Node::BatchNormalization(_) => return self.norm(i),
@@ -389,15 +396,15 @@ impl<'g> Builder<'g> {
             Node::MatMul(_) if ins.len() == 2 && is_constant(&ins[1]) => {
                 return self.linear(&name, &ins[..2], out, false);
             }
-            Node::Relu(_) => unary(Op::Relu),
-            Node::Sigmoid(_) => unary(Op::Sigmoid),
-            Node::Tanh(_) => unary(Op::Tanh),
-            Node::LeakyRelu(n) => unary(Op::LeakyRelu(n.config.alpha)),
-            Node::HardSigmoid(n) => unary(Op::HardSigmoid {
+            Node::Relu(_) => Op::Relu,
+            Node::Sigmoid(_) => Op::Sigmoid,
+            Node::Tanh(_) => Op::Tanh,
+            Node::LeakyRelu(n) => Op::LeakyRelu(n.config.alpha),
+            Node::HardSigmoid(n) => Op::HardSigmoid {
                 alpha: n.config.alpha,
                 beta: n.config.beta,
-            }),
-            Node::HardSwish(_) => unary(Op::HardSwish),
+            },
+            Node::HardSwish(_) => Op::HardSwish,
             Node::Clip(n) => {
                 let (min, max) = (
                     clip_bound(ins, &n.config.min),
@@ -407,33 +414,33 @@ impl<'g> Builder<'g> {
                     self.unsupported("Clip with bounds computed at run time", &name);
                     return Ok(());
                 };
-                Some(Op::Clip { min, max })
+                Op::Clip { min, max }
             }
             Node::Identity(_) | Node::Dropout(_) => {
                 self.push(name, Op::Identity, &ins[..1], out);
                 return Ok(());
             }
-            Node::Softmax(n) => unary(Op::Softmax {
+            Node::Softmax(n) => Op::Softmax {
                 axis: n.config.axis,
-            }),
-            Node::Flatten(n) => unary(Op::Flatten {
+            },
+            Node::Flatten(n) => Op::Flatten {
                 axis: n.config.axis,
-            }),
-            Node::GlobalAveragePool(_) => unary(Op::GlobalAveragePool),
-            Node::GlobalMaxPool(_) => unary(Op::GlobalMaxPool),
+            },
+            Node::GlobalAveragePool(_) => Op::GlobalAveragePool,
+            Node::GlobalMaxPool(_) => Op::GlobalMaxPool,
             Node::MaxPool2d(n) => {
                 let c = &n.config;
                 if !matches!(c.auto_pad, AutoPad::NotSet | AutoPad::Valid) {
                     self.unsupported(format!("MaxPool2d with auto_pad {:?}", c.auto_pad), &name);
                     return Ok(());
                 }
-                unary(Op::MaxPool2d(MaxPoolOptions {
+                Op::MaxPool2d(MaxPoolOptions {
                     kernel_size: c.kernel_size,
                     stride: c.strides,
                     padding: pads(&c.padding),
                     dilation: c.dilation,
                     ceil_mode: c.ceil_mode,
-                }))
+                })
             }
             Node::AveragePool2d(n) => {
                 let c = &n.config;
@@ -441,73 +448,60 @@ impl<'g> Builder<'g> {
                     self.unsupported("AveragePool2d with auto_pad or dilation", &name);
                     return Ok(());
                 }
-                unary(Op::AvgPool2d(AvgPoolOptions {
+                Op::AvgPool2d(AvgPoolOptions {
                     kernel_size: c.kernel_size,
                     stride: c.strides,
                     padding: pads(&c.padding),
                     count_include_pad: c.count_include_pad,
                     ceil_mode: c.ceil_mode,
-                }))
+                })
             }
-            Node::Add(_) => Some(Op::Binary(Binary::Add)),
-            Node::Sub(_) => Some(Op::Binary(Binary::Sub)),
-            Node::Mul(_) => Some(Op::Binary(Binary::Mul)),
-            Node::Div(_) => Some(Op::Binary(Binary::Div)),
-            Node::Concat(n) => Some(Op::Concat {
+            Node::Add(_) => Op::Binary(Binary::Add),
+            Node::Sub(_) => Op::Binary(Binary::Sub),
+            Node::Mul(_) => Op::Binary(Binary::Mul),
+            Node::Div(_) => Op::Binary(Binary::Div),
+            Node::Concat(n) => Op::Concat {
                 axis: n.config.axis,
-            }),
+            },
             Node::Reshape(n) => {
                 use onnx_ir::node::reshape::ReshapeInput;
-                let shape = match &n.config.shape {
-                    ReshapeInput::Static(v) => IntsArg::Static(v.clone()),
-                    ReshapeInput::Runtime(r) => IntsArg::Input(r.input_index),
-                };
-                Some(Op::Reshape {
-                    shape,
+                Op::Reshape {
+                    shape: ints_arg!(&n.config.shape, ReshapeInput),
                     allow_zero: false,
-                })
+                }
             }
-            Node::Shape(n) => Some(Op::Shape {
+            Node::Shape(n) => Op::Shape {
                 start: n.config.start,
                 end: n.config.end,
-            }),
-            Node::Gather(n) => Some(Op::Gather {
+            },
+            Node::Gather(n) => Op::Gather {
                 axis: n.config.axis,
-            }),
+            },
             Node::Unsqueeze(n) => {
                 use onnx_ir::node::unsqueeze::UnsqueezeConfig;
-                Some(Op::Unsqueeze {
-                    axes: match &n.config {
-                        UnsqueezeConfig::Static(v) => IntsArg::Static(v.clone()),
-                        UnsqueezeConfig::Runtime(r) => IntsArg::Input(r.input_index),
-                    },
-                })
+                Op::Unsqueeze {
+                    axes: ints_arg!(&n.config, UnsqueezeConfig),
+                }
             }
             Node::Squeeze(n) => {
                 use onnx_ir::node::squeeze::SqueezeInput;
-                Some(Op::Squeeze {
-                    axes: n.config.axes.as_ref().map(|a| match a {
-                        SqueezeInput::Static(v) => IntsArg::Static(v.clone()),
-                        SqueezeInput::Runtime(r) => IntsArg::Input(r.input_index),
-                    }),
-                })
+                Op::Squeeze {
+                    axes: n.config.axes.as_ref().map(|a| ints_arg!(a, SqueezeInput)),
+                }
             }
             Node::Slice(n) => {
                 use onnx_ir::node::slice::SliceInput;
-                let arg = |s: &SliceInput| match s {
-                    SliceInput::Static(v) => IntsArg::Static(v.clone()),
-                    SliceInput::Runtime(r) => IntsArg::Input(r.input_index),
-                };
-                Some(Op::Slice {
+                let arg = |s: &SliceInput| ints_arg!(s, SliceInput);
+                Op::Slice {
                     starts: arg(&n.config.starts),
                     ends: arg(&n.config.ends),
                     axes: n.config.axes.as_ref().map(arg),
                     steps: n.config.steps.as_ref().map(arg),
-                })
+                }
             }
-            Node::Cast(n) => Some(Op::Cast {
+            Node::Cast(n) => Op::Cast {
                 to_float: n.config.to.is_float(),
-            }),
+            },
             Node::Transpose(n) => {
                 let rank = n.config.perm.len() as i64;
                 let perm: Option<Vec<usize>> = n
@@ -520,7 +514,7 @@ impl<'g> Builder<'g> {
                     })
                     .collect();
                 match perm {
-                    Some(perm) => Some(Op::Transpose { perm }),
+                    Some(perm) => Op::Transpose { perm },
                     None => {
                         self.unsupported("Transpose with an invalid permutation", &name);
                         return Ok(());
@@ -536,9 +530,7 @@ impl<'g> Builder<'g> {
                 return Ok(());
             }
         };
-        if let Some(op) = op {
-            self.push(name, op, ins, out);
-        }
+        self.push(name, op, ins, out);
         Ok(())
     }
 
@@ -565,7 +557,7 @@ impl<'g> Builder<'g> {
         let weight: Tensor<4> = tensor(&name, w, self.device)?;
         let [cout, per_group, kh, kw] = weight.dims();
         let bias = match conv.inputs.get(2).filter(|b| !b.is_optional()) {
-            Some(b) => Some(vector(&name, b, cout, self.device)?),
+            Some(b) => Some(vector(&name, b, Some(cout), self.device)?),
             None => None,
         };
         if c.groups == 0 || cout % c.groups != 0 || per_group == 0 {
@@ -586,8 +578,7 @@ impl<'g> Builder<'g> {
             .and_then(|j| match &graph.nodes[j] {
                 Node::BatchNormalization(bn)
                     if bn.inputs.first().is_some_and(|a| a.name == out.name)
-                        && bn.inputs.len() == 5
-                        && bn.inputs[1..].iter().all(is_constant) =>
+                        && has_constant_parameters(bn) =>
                 {
                     Some((j, bn))
                 }
@@ -610,18 +601,16 @@ impl<'g> Builder<'g> {
             self.push(name, Op::Conv { layer, options }, &conv.inputs[..1], out);
             return Ok(());
         };
-        let (eps, momentum) = match &bn.config {
-            onnx_ir::node::batch_norm::BatchNormConfig::Static(s) => (s.epsilon, s.momentum),
-            onnx_ir::node::batch_norm::BatchNormConfig::Runtime(s) => (s.epsilon, s.momentum),
-        };
+        let (eps, momentum) = bn_settings(bn);
         let bn_name = format!("{name}+{}", bn.name);
+        let [gamma, beta, running_mean, running_var] = bn_parameters(bn, Some(cout), self.device)?;
         let tensors = ConvBnTensors {
             weight,
             bias,
-            gamma: Some(vector(&bn.name, &bn.inputs[1], cout, self.device)?),
-            beta: Some(vector(&bn.name, &bn.inputs[2], cout, self.device)?),
-            running_mean: vector(&bn.name, &bn.inputs[3], cout, self.device)?,
-            running_var: vector(&bn.name, &bn.inputs[4], cout, self.device)?,
+            gamma: Some(gamma),
+            beta: Some(beta),
+            running_mean,
+            running_var,
         };
         let config = ConvBnConfig::new(per_group * c.groups, cout, [kh, kw])
             .with_stride([c.stride[0], c.stride[1]])
@@ -672,24 +661,20 @@ impl<'g> Builder<'g> {
             unreachable!()
         };
         let name = bn.name.clone();
-        if bn.inputs.len() != 5 || !bn.inputs[1..].iter().all(is_constant) {
+        if !has_constant_parameters(bn) {
             self.unsupported(
                 "BatchNormalization with parameters computed at run time",
                 &name,
             );
             return Ok(());
         }
-        let eps = match &bn.config {
-            onnx_ir::node::batch_norm::BatchNormConfig::Static(s) => s.epsilon,
-            onnx_ir::node::batch_norm::BatchNormConfig::Runtime(s) => s.epsilon,
-        };
-        let gamma = float_data(&name, &bn.inputs[1])?;
-        let c: usize = gamma.shape().iter().product();
+        let (eps, _) = bn_settings(bn);
+        let [gamma, beta, running_mean, running_var] = bn_parameters(bn, None, self.device)?;
         let norm = Norm {
-            gamma: Param::from_tensor(vector(&name, &bn.inputs[1], c, self.device)?),
-            beta: Param::from_tensor(vector(&name, &bn.inputs[2], c, self.device)?),
-            running_mean: RunningState::new(vector(&name, &bn.inputs[3], c, self.device)?),
-            running_var: RunningState::new(vector(&name, &bn.inputs[4], c, self.device)?),
+            gamma: Param::from_tensor(gamma),
+            beta: Param::from_tensor(beta),
+            running_mean: RunningState::new(running_mean),
+            running_var: RunningState::new(running_var),
         };
         let layer = self.add_layer(Layer::Norm(norm), name.clone());
         self.push(
@@ -719,7 +704,7 @@ impl<'g> Builder<'g> {
         }
         let [_, d_out] = weight.dims();
         let bias = match ins.get(2).filter(|b| !b.is_optional()) {
-            Some(b) if is_constant(b) => Some(vector(name, b, d_out, self.device)?),
+            Some(b) if is_constant(b) => Some(vector(name, b, Some(d_out), self.device)?),
             Some(_) => {
                 self.unsupported("Linear with a bias computed at run time", name);
                 return Ok(());
@@ -736,6 +721,36 @@ impl<'g> Builder<'g> {
         self.push(name.to_string(), Op::Linear { layer }, &ins[..1], out);
         Ok(())
     }
+}
+
+/// Whether a BatchNormalization's scale, shift, mean and variance are all constants.
+fn has_constant_parameters(bn: &BatchNormalizationNode) -> bool {
+    bn.inputs.len() == 5 && bn.inputs[1..].iter().all(is_constant)
+}
+
+/// A BatchNormalization's `(epsilon, momentum)` (ONNX's momentum convention).
+fn bn_settings(bn: &BatchNormalizationNode) -> (f64, f64) {
+    match &bn.config {
+        BatchNormConfig::Static(s) => (s.epsilon, s.momentum),
+        BatchNormConfig::Runtime(s) => (s.epsilon, s.momentum),
+    }
+}
+
+/// A BatchNormalization's constant `[gamma, beta, mean, var]`, `len` values each (`None`: as
+/// many as gamma has).
+fn bn_parameters(
+    bn: &BatchNormalizationNode,
+    len: Option<usize>,
+    device: &Device,
+) -> Result<[Tensor<1>; 4]> {
+    let gamma = vector(&bn.name, &bn.inputs[1], len, device)?;
+    let len = Some(gamma.dims()[0]);
+    Ok([
+        gamma,
+        vector(&bn.name, &bn.inputs[2], len, device)?,
+        vector(&bn.name, &bn.inputs[3], len, device)?,
+        vector(&bn.name, &bn.inputs[4], len, device)?,
+    ])
 }
 
 /// A Clip bound: `Some(None)` when absent, `Some(Some(v))` when constant, `None` when the

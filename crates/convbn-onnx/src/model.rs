@@ -62,10 +62,7 @@ impl OnnxModel {
             Ok(Ok(graph)) => graph,
             Ok(Err(e)) => return Err(parse_error(e.to_string())),
             Err(panic) => {
-                let message = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                let message = convbn::panic_message(panic.as_ref())
                     .unwrap_or_else(|| "the parser stopped on an inconsistent graph".into());
                 return Err(parse_error(message));
             }

@@ -1,6 +1,10 @@
-//! ImageNet class names and top-k predictions.
+//! ImageNet: its normalisation, class names and top-k predictions.
 
 use serde::Serialize;
+
+/// Per-channel `(mean, std)` of ImageNet on `[0, 1]` RGB input, which torchvision's
+/// pretrained models (and most CNNs) expect.
+pub const NORMALIZATION: ([f32; 3], [f32; 3]) = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]);
 
 /// torchvision's ImageNet-1k class names, by index.
 pub fn class_names() -> Vec<&'static str> {

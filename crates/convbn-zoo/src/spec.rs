@@ -24,7 +24,7 @@ impl ModelSpec {
     pub fn normalization(&self) -> ([f32; 3], [f32; 3]) {
         match self {
             ModelSpec::Zoo(arch) => arch.normalization(),
-            ModelSpec::Onnx(_) => Architecture::MobileNetV2.normalization(),
+            ModelSpec::Onnx(_) => crate::imagenet::NORMALIZATION,
         }
     }
 

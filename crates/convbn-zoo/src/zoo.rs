@@ -89,7 +89,7 @@ impl Architecture {
         match self {
             // TF-Lite models take (x*255 - 127) / 128.
             Self::EfficientNetLite0 => ([127.0 / 255.0; 3], [128.0 / 255.0; 3]),
-            _ => ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+            _ => crate::imagenet::NORMALIZATION,
         }
     }
 }

@@ -42,6 +42,25 @@ fn kinds(model: &OnnxModel) -> [usize; 4] {
     k
 }
 
+/// The ONNX export's logits on the fixture input equal the zoo model's (same weights) and
+/// PyTorch's, within 1e-4 relative.
+fn equals_zoo_and_pytorch(
+    label: &str,
+    name: &str,
+    onnx: &OnnxModel,
+    zoo: &Model,
+    reference: &Checkpoint,
+    d: &Device,
+) {
+    let x = input(reference, name, d);
+    let ours = values(&onnx.forward(x.clone()).unwrap());
+    let vs_zoo = relative_diff(&ours, &values(&zoo.forward(x).unwrap()));
+    let vs_torch = relative_diff(&ours, &output(reference, name));
+    println!("{label} ONNX: vs zoo {vs_zoo:.2e}, vs PyTorch {vs_torch:.2e} (relative)");
+    assert!(vs_zoo <= 1e-4, "vs zoo {vs_zoo}");
+    assert!(vs_torch <= 1e-4, "vs PyTorch {vs_torch}");
+}
+
 #[test]
 fn onnx_mobilenet_v2_equals_the_zoo_model_and_pytorch() {
     let (Some(dir), Some(_)) = (onnx_fixtures(), asset("mobilenet_v2")) else {
@@ -53,16 +72,14 @@ fn onnx_mobilenet_v2_equals_the_zoo_model_and_pytorch() {
     assert_eq!(kinds(&onnx), [52, 0, 0, 1]);
     let zoo = build(Architecture::MobileNetV2, &Weights::ImageNet, true, &d).unwrap();
     assert_eq!(blocks(&onnx).len(), blocks(&zoo).len());
-    let reference = reference(&dir);
-    let x = input(&reference, "mobilenet_v2", &d);
-    let torch = output(&reference, "mobilenet_v2");
-    let ours = values(&onnx.forward(x.clone()).unwrap());
-    let zoo_logits = values(&zoo.forward(x).unwrap());
-    let vs_zoo = relative_diff(&ours, &zoo_logits);
-    let vs_torch = relative_diff(&ours, &torch);
-    println!("MobileNetV2 ONNX: vs zoo {vs_zoo:.2e}, vs PyTorch {vs_torch:.2e} (relative)");
-    assert!(vs_zoo <= 1e-4, "vs zoo {vs_zoo}");
-    assert!(vs_torch <= 1e-4, "vs PyTorch {vs_torch}");
+    equals_zoo_and_pytorch(
+        "MobileNetV2",
+        "mobilenet_v2",
+        &onnx,
+        &zoo,
+        &reference(&dir),
+        &d,
+    );
 }
 
 #[test]
@@ -81,14 +98,7 @@ fn onnx_resnet18_equals_the_zoo_model_and_pytorch() {
         LoadOptions::default(),
     )
     .unwrap();
-    let reference = reference(&dir);
-    let x = input(&reference, "resnet18", &d);
-    let ours = values(&onnx.forward(x.clone()).unwrap());
-    let vs_zoo = relative_diff(&ours, &values(&zoo.forward(x).unwrap()));
-    let vs_torch = relative_diff(&ours, &output(&reference, "resnet18"));
-    println!("ResNet-18 ONNX: vs zoo {vs_zoo:.2e}, vs PyTorch {vs_torch:.2e} (relative)");
-    assert!(vs_zoo <= 1e-4, "vs zoo {vs_zoo}");
-    assert!(vs_torch <= 1e-4, "vs PyTorch {vs_torch}");
+    equals_zoo_and_pytorch("ResNet-18", "resnet18", &onnx, &zoo, &reference(&dir), &d);
 }
 
 #[test]

@@ -7,7 +7,7 @@ mod common;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, FloatDType, Gradients, Tensor, TensorData};
-use common::{asset, onnx_fixtures};
+use common::{asset, onnx_fixtures, relative_diff};
 use convbn::{Mode, ModulePath, set_mode};
 use convbn_onnx::OnnxModel;
 
@@ -39,15 +39,6 @@ fn gradients(model: &OnnxModel, grads: &Gradients) -> Vec<(String, Vec<f64>)> {
     };
     model.visit(&mut c);
     c.out
-}
-
-fn relative(got: &[f64], want: &[f64]) -> f64 {
-    let scale = want.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-300);
-    got.iter()
-        .zip(want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f64, f64::max)
-        / scale
 }
 
 #[test]
@@ -91,7 +82,7 @@ fn tune_gives_evals_outputs_and_gradients_on_every_onnx_model() {
         };
         let (out_e, grads_e) = run(&eval);
         let (out_t, grads_t) = run(&tune);
-        let out_diff = relative(&out_t, &out_e);
+        let out_diff = relative_diff(&out_t, &out_e);
         assert_eq!(
             grads_e.len(),
             grads_t.len(),
@@ -100,7 +91,7 @@ fn tune_gives_evals_outputs_and_gradients_on_every_onnx_model() {
         let mut worst = (0f64, String::new());
         for ((pe, ge), (pt, gt)) in grads_e.iter().zip(&grads_t) {
             assert_eq!(pe, pt);
-            let diff = relative(gt, ge);
+            let diff = relative_diff(gt, ge);
             if diff > worst.0 {
                 worst = (diff, pe.clone());
             }

@@ -260,10 +260,7 @@ fn wgpu(spec: &DeviceSpec, api: Option<WgpuApi>, adapter: Adapter) -> Result<Dev
             });
         }
         Err(panic) => {
-            let reason = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            let reason = crate::panic_message(panic.as_ref())
                 .unwrap_or_else(|| "the wgpu runtime panicked".into());
             return Err(DeviceError::Unavailable {
                 spec: spec.to_string(),

@@ -81,5 +81,14 @@ pub enum ConvBnError {
     UnknownMode(String),
 }
 
+/// The message a panic caught with [`std::panic::catch_unwind`] carried (`panic!` with a
+/// literal or a formatted message), for code that turns a dependency's panic into an error.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<String> {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+}
+
 /// Shorthand for results of this crate.
 pub type Result<T> = core::result::Result<T, ConvBnError>;

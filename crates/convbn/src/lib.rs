@@ -24,7 +24,7 @@ pub use block::{BlockField, ConvBn, ConvBn1d, ConvBn2d, ConvBn3d};
 pub use config::{ConvBnConfig, ConvBnTensors, PerDim};
 pub use count::trainable_parameters;
 pub use device::DeviceSpec;
-pub use error::{ConvBnError, Result};
+pub use error::{ConvBnError, Result, panic_message};
 pub use fold::fold;
 pub use geometry::ConvGeometry;
 pub use mode::Mode;

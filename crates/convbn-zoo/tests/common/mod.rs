@@ -77,13 +77,17 @@ pub fn onnx_fixtures() -> Option<std::path::PathBuf> {
     Some(dir)
 }
 
-/// Largest absolute difference over the largest absolute reference value.
-pub fn relative_diff(got: &[f32], want: &[f32]) -> f32 {
+/// Largest absolute difference over the largest absolute reference value (of `f32`s or
+/// `f64`s, computed in f64).
+pub fn relative_diff<T: Into<f64> + Copy>(got: &[T], want: &[T]) -> f64 {
     assert_eq!(got.len(), want.len(), "lengths differ");
-    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
+    let scale = want
+        .iter()
+        .fold(0f64, |m, v| m.max((*v).into().abs()))
+        .max(1e-300);
     got.iter()
         .zip(want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max)
+        .map(|(a, b)| ((*a).into() - (*b).into()).abs())
+        .fold(0f64, f64::max)
         / scale
 }
