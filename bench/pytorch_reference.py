@@ -129,13 +129,60 @@ def convert(model, mode):
     return len(pairs)
 
 
+class EfficientNetLite0(nn.Module):
+    """EfficientNet-Lite0 as convbn's zoo builds it (crates/convbn-zoo/src/models/
+    efficientnet_lite.rs; torchvision has no Lite model): MBConv blocks without
+    squeeze-excitation, ReLU6, BN eps 1e-3, TensorFlow's static "SAME" padding (stride-2 layers
+    pad (k-2)/2 before and k/2 after), 1x1 head to 1280, average pool, linear classifier."""
+
+    # (kernel, stride, expansion, in, out, repeats)
+    STAGES = [(3, 1, 1, 32, 16, 1), (3, 2, 6, 16, 24, 2), (5, 2, 6, 24, 40, 2), (3, 2, 6, 40, 80, 3),
+              (5, 1, 6, 80, 112, 3), (5, 2, 6, 112, 192, 4), (3, 1, 6, 192, 320, 1)]
+
+    @staticmethod
+    def conv_bn(cin, cout, k, stride, groups, act):
+        before, after = ((k - 1) // 2,) * 2 if stride == 1 else ((k - 2) // 2, k // 2)
+        layers = [nn.ZeroPad2d((before, after, before, after)),
+                  nn.Conv2d(cin, cout, k, stride, 0, groups=groups, bias=False),
+                  nn.BatchNorm2d(cout, eps=1e-3, momentum=0.01)]
+        return nn.Sequential(*layers, nn.ReLU6(inplace=True)) if act else nn.Sequential(*layers)
+
+    def __init__(self, num_classes=1000):
+        super().__init__()
+        cb = self.conv_bn
+        self.stem = cb(3, 32, 3, 2, 1, True)
+        blocks, self.residual = [], []
+        for k, s, e, cin, cout, n in self.STAGES:
+            for i in range(n):
+                cin_i, stride = (cin, s) if i == 0 else (cout, 1)
+                hidden = cin_i * e
+                layers = [cb(cin_i, hidden, 1, 1, 1, True)] if e != 1 else []
+                layers += [cb(hidden, hidden, k, stride, hidden, True), cb(hidden, cout, 1, 1, 1, False)]
+                blocks.append(nn.Sequential(*layers))
+                self.residual.append(stride == 1 and cin_i == cout)
+        self.blocks = nn.ModuleList(blocks)
+        self.head = cb(320, 1280, 1, 1, 1, True)
+        self.fc = nn.Linear(1280, num_classes)
+
+    def forward(self, x):
+        x = self.stem(x)
+        for block, residual in zip(self.blocks, self.residual):
+            y = block(x)
+            x = x + y if residual else y
+        x = self.head(x).mean((2, 3))
+        return self.fc(x)
+
+
 def build(name, mode, seed=0):
     torch.manual_seed(seed)
-    try:
-        ctor = getattr(torchvision.models, name)
-    except AttributeError:
-        raise SystemExit(f"torchvision has no model {name!r}")
-    model = ctor(weights=None, num_classes=1000).eval()
+    if name == "efficientnet_lite0":
+        model = EfficientNetLite0(num_classes=1000).eval()
+    else:
+        try:
+            ctor = getattr(torchvision.models, name)
+        except AttributeError:
+            raise SystemExit(f"torchvision has no model {name!r}")
+        model = ctor(weights=None, num_classes=1000).eval()
     convert(model, mode)
     for p in model.parameters():
         p.requires_grad_(True)

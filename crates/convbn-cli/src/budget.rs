@@ -2,9 +2,9 @@
 //! is refused with a message instead of aborting the process on a failed allocation.
 //!
 //! Sizes are multiplied with checked arithmetic (an overflow is itself a refusal). Whole
-//! networks are estimated by a *probe*: one training step at batch 1 on a small input,
-//! measured with the counting allocator, scaled by the batch and the pixel count — activation
-//! memory grows linearly in both.
+//! networks are estimated by a *probe*: training steps at batch 1 and 2 on a small input,
+//! measured with the counting allocator; what one image adds is scaled by the batch and the
+//! pixel count (activation memory grows linearly in both), the rest is counted once.
 
 use anyhow::{Result, bail};
 
@@ -91,34 +91,44 @@ pub fn ensure_fits(what: &str, needed: Option<u64>) -> Result<()> {
 /// Input side of a probe step.
 pub const PROBE_SIDE: usize = 64;
 
-/// What one probe step at batch 1 and [`PROBE_SIDE`] allocated.
+/// What probe steps at batch 1 and 2 and [`PROBE_SIDE`] allocated.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Probe {
     /// The model's parameters.
     pub model_bytes: u64,
-    /// The step's peak above the model: activations kept for backward and the gradients.
+    /// The batch-1 step's peak above the model: activations kept for backward, the
+    /// gradients, and buffers the size of a weight (e.g. a large classifier's).
     pub step_bytes: u64,
+    /// What one more image adds to the step's peak (the batch-2 step's minus the batch-1
+    /// step's): the part that grows with the batch and the pixel count.
+    pub image_bytes: u64,
 }
 
 impl Probe {
-    /// Build a model with `build` and run one training step on it with `step` (given a
-    /// random input of batch 1 and [`PROBE_SIDE`]), measuring both with the counting allocator.
+    /// Build a model with `build` and run a training step on it with `step` at batch 1 and
+    /// at batch 2 (random inputs of [`PROBE_SIDE`]), measuring them with the counting
+    /// allocator.
     pub fn measure<M>(
         device: &burn::tensor::Device,
         build: impl FnOnce() -> Result<M>,
-        step: impl FnOnce(&M, burn::tensor::Tensor<4>) -> Result<()>,
+        step: impl Fn(&M, burn::tensor::Tensor<4>) -> Result<()>,
     ) -> Result<Self> {
         use burn::tensor::{Distribution, Tensor};
         let base = convbn::memory::allocated();
         let model = build()?;
         let built = convbn::memory::allocated();
-        convbn::memory::reset_peak();
-        let shape = [1, 3, PROBE_SIDE, PROBE_SIDE];
-        step(&model, Tensor::random(shape, Distribution::Default, device))?;
-        let peak = convbn::memory::peak();
+        let peak_at = |batch: usize| -> Result<u64> {
+            convbn::memory::reset_peak();
+            let shape = [batch, 3, PROBE_SIDE, PROBE_SIDE];
+            step(&model, Tensor::random(shape, Distribution::Default, device))?;
+            Ok(convbn::memory::peak().saturating_sub(built) as u64)
+        };
+        let one = peak_at(1)?;
+        let two = peak_at(2)?;
         Ok(Self {
             model_bytes: built.saturating_sub(base) as u64,
-            step_bytes: peak.saturating_sub(built) as u64,
+            step_bytes: one,
+            image_bytes: two.saturating_sub(one),
         })
     }
 
@@ -137,17 +147,24 @@ impl Probe {
     }
 
     /// Memory of training `models` copies (modes in lock-step) at `batch` x `side` x `side`:
-    /// each copy's parameters with their gradients and two optimizer moments, and one step's
-    /// activations scaled by the batch and the pixel count (gradients included, so the
-    /// estimate stays on the safe side).
+    /// each copy's parameters with their gradients and two optimizer moments, one image's
+    /// step memory scaled by the batch and the pixel count, and the rest of the batch-1 step
+    /// (buffers that do not grow with the batch) as measured; the whole batch-1 step is
+    /// scaled when one image added nothing measurable, so the estimate stays on the safe
+    /// side.
     pub fn training(&self, models: usize, batch: usize, side: usize) -> Option<u64> {
         let pixels = product(&[side, side])?;
-        let per_pixel = self
-            .step_bytes
-            .div_ceil(product(&[PROBE_SIDE, PROBE_SIDE])?);
+        let per_image = if self.image_bytes == 0 {
+            self.step_bytes
+        } else {
+            self.image_bytes.min(self.step_bytes)
+        };
+        let fixed = self.step_bytes - per_image;
+        let per_pixel = per_image.div_ceil(product(&[PROBE_SIDE, PROBE_SIDE])?);
         let activations = per_pixel
             .checked_mul(pixels)?
-            .checked_mul(u64::try_from(batch).ok()?)?;
+            .checked_mul(u64::try_from(batch).ok()?)?
+            .checked_add(fixed)?;
         self.model_bytes
             .checked_mul(4)?
             .checked_mul(u64::try_from(models).ok()?)?
@@ -200,8 +217,19 @@ mod tests {
         let probe = Probe {
             model_bytes: 100,
             step_bytes: 4096,
+            image_bytes: 4096,
         };
         assert_eq!(probe.training(2, 2, 128), Some(2 * 400 + 2 * 4 * 4096));
+        // A batch-independent part (a weight-sized buffer) is not scaled.
+        let probe = Probe {
+            model_bytes: 100,
+            step_bytes: 4096 + 1000,
+            image_bytes: 4096,
+        };
+        assert_eq!(
+            probe.training(2, 2, 128),
+            Some(2 * 400 + 2 * 4 * 4096 + 1000)
+        );
         assert_eq!(probe.training(1, 1, usize::MAX), None);
         assert!(
             ensure_fits("x", None)

@@ -32,10 +32,14 @@ fn step_peak(mode: Mode) -> usize {
         peaks.push(meter.peak_bytes());
         drop(out);
     }
-    // The first step warms thread pools and caches up.
-    assert_eq!(
-        peaks[1], peaks[2],
-        "{mode}: the peak is deterministic: {peaks:?}"
+    // The first step warms thread pools and caches up. The CPU convolutions run their matrix
+    // products on both threads at once, and the products' own small scratch allocations (the
+    // `gemm` crate's) overlap as the threads happen to run: peaks of identical steps may
+    // differ by a few bytes (measured: 48 of 40 MB), never by a feature map.
+    let (a, b) = (peaks[1] as f64, peaks[2] as f64);
+    assert!(
+        (a - b).abs() <= 1e-4 * a.max(b),
+        "{mode}: the peak is deterministic to 0.01 %: {peaks:?}"
     );
     peaks[2]
 }

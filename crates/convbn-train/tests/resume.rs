@@ -21,7 +21,12 @@ fn resumed_runs_equal_uninterrupted_runs() {
     let root = common::temp_dir("resume");
     let data = root.join("data");
     common::synthetic_folder(&data, 3, 8, 24);
-    let config = common::folder_config(&data);
+    let mut config = common::folder_config(&data);
+    // Train mode normalises 4 values per channel at MobileNetV2's 1x1 maps (32x32 input): at
+    // lr 0.01 its random-init run is chaotic and, with the CPU kernels' rounding, reached a
+    // NaN loss at step 7 (finite with burn's kernels). A run that diverges cannot show that
+    // resuming reaches the end, so this one trains at 0.005.
+    config.optimizer.lr = 0.005;
 
     let full = root.join("full");
     let logs_full = Finetune::new(config.clone(), &MODES, common::options(&full), &device())

@@ -38,7 +38,8 @@ impl ConvGeometry {
             .collect()
     }
 
-    pub(crate) fn options<const N: usize>(&self) -> ConvOptions<N> {
+    /// burn's `ConvOptions` for `N` spatial dimensions (`N` must equal [`spatial`](Self::spatial)).
+    pub fn options<const N: usize>(&self) -> ConvOptions<N> {
         let arr = |v: &[usize]| -> [usize; N] { core::array::from_fn(|i| v[i]) };
         ConvOptions::new_with_padding(
             arr(&self.stride),

@@ -7,8 +7,11 @@ mod config;
 mod count;
 pub mod device;
 mod error;
+pub mod flops;
 mod fold;
 mod geometry;
+#[cfg(feature = "flex")]
+pub mod machine;
 pub mod measure;
 pub mod memory;
 mod mode;

@@ -40,13 +40,12 @@ use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, NodeGuard, Ops, OpsKind};
 use burn_autodiff::{Autodiff, NodeId};
 
-use super::kernels::FusedKernels;
+use super::kernels::{ActivationGradient, DScale, FusedKernels, Sums};
 use super::{TuneConvOps, tune_forward};
 use crate::activation::Activation;
-use crate::fold::{BnParams, FoldVectors, fold_primitives_with, fold_vectors};
+use crate::fold::{BnParams, FoldVectors, fold_primitives_with};
 use crate::geometry::ConvGeometry;
 use crate::ops::Kept;
-use crate::ops::conv::conv;
 
 /// What the backward keeps: `X` (through the checkpointer, only when a parameter needs a
 /// gradient), its shape, handles to the parameters, and the output when an activation is
@@ -100,12 +99,24 @@ impl<B: FusedKernels, const N: usize> Backward<B, N> for FusedConvBackward {
         // Output side: G_s = G * s, W' never formed (see the module docs).
         let output_side = bn.as_ref().and_then(|bn| {
             B::scale_on_output()
-                .then(|| fold_vectors::<B>(bn.clone()))
+                .then(|| B::fold_vectors(bn.clone()))
                 .filter(|v| B::invertible_scale(&v.scale))
         });
         if let Some(v) = output_side {
-            let (g, d_bias_folded) =
-                B::activation_gradient(grad, kept, activation, Some(v.scale.clone()), true);
+            // `d_s = sum G * conv(X, W)`, and where the output `A` was kept `conv(X, W) = (A -
+            // b') / s` wherever `G` is not zero: `d_s = (sum G A - b' sum G) / s`, from the
+            // pass over `G` instead of one over the weights.
+            let sums = if node_gamma.is_some() {
+                Sums::GradientAndOutput
+            } else {
+                Sums::Gradient
+            };
+            let ActivationGradient {
+                grad: g,
+                sums: d_bias_folded,
+                output_products,
+            } = B::activation_gradient(grad, kept, activation, Some(v.scale.clone()), sums);
+            let d_bias_folded = d_bias_folded.expect("sums requested");
             if let Some(node) = node_x {
                 let dx = B::conv_input_gradient(x_shape, weight.clone(), g.clone(), &geometry);
                 grads.register::<B>(node.id, dx);
@@ -114,21 +125,31 @@ impl<B: FusedKernels, const N: usize> Backward<B, N> for FusedConvBackward {
                 (Some(x), true) => Some(B::conv_weight_gradient(x, weight.clone(), g, &geometry)),
                 _ => None,
             };
-            let d_scale = d_weight
-                .clone()
-                .filter(|_| node_gamma.is_some())
-                .map(|dw| B::scale_gradient(dw, weight, v.scale.clone()));
+            let d_scale = match output_products {
+                Some(products) => Some(DScale::OutputProducts(products)),
+                None => d_weight
+                    .clone()
+                    .filter(|_| node_gamma.is_some())
+                    .map(|dw| DScale::Weights(B::scale_gradient(dw, weight, v.scale.clone()))),
+            };
             if let (Some(node), Some(d_weight)) = (node_weight, d_weight) {
                 grads.register::<B>(node.id, d_weight);
             }
-            let d_bias_folded = d_bias_folded.expect("sums requested");
             register_bn_grads::<B>(grads, bn_nodes, &v, d_scale, d_bias_folded);
             return;
         }
 
         // Weight side: refold W' = W * s and scale dW' back.
-        let (grad, d_bias_folded) =
-            B::activation_gradient(grad, kept, activation, None, needs_bias_grad);
+        let sums = if needs_bias_grad {
+            Sums::Gradient
+        } else {
+            Sums::Nothing
+        };
+        let ActivationGradient {
+            grad,
+            sums: d_bias_folded,
+            ..
+        } = B::activation_gradient(grad, kept, activation, None, sums);
         let folded = bn.map(|bn| fold_primitives_with::<B>(weight.clone(), bn, B::scale_weight));
         let effective_weight = folded
             .as_ref()
@@ -145,7 +166,7 @@ impl<B: FusedKernels, const N: usize> Backward<B, N> for FusedConvBackward {
                 Some(f) => {
                     let (d_weight, ds) =
                         B::scale_weight_backward(d_weight_folded, weight, f.vectors.scale.clone());
-                    d_scale = Some(ds);
+                    d_scale = Some(DScale::Weights(ds));
                     d_weight
                 }
                 None => d_weight_folded,
@@ -168,27 +189,24 @@ impl<B: FusedKernels, const N: usize> Backward<B, N> for FusedConvBackward {
     }
 }
 
-/// The gradients of the conv bias, gamma and beta from `db' = sum G` and `d_s = sum_k dW' W`:
-/// `db = db' * s`, `dbeta = db'`, `dgamma = (d_s + db' * (b - mean)) / sqrt(var + eps)`.
-fn register_bn_grads<B: Backend>(
+/// Register the gradients of the conv bias, gamma and beta ([`FusedKernels::bn_gradients`]).
+fn register_bn_grads<B: FusedKernels>(
     grads: &mut Gradients,
     [bias, gamma, beta]: [Option<NodeId>; 3],
     v: &FoldVectors<B>,
-    d_scale: Option<FloatTensor<B>>,
+    d_scale: Option<DScale<B>>,
     d_bias_folded: FloatTensor<B>,
 ) {
-    if let (Some(id), Some(d_scale)) = (gamma, d_scale) {
-        let d_scale = B::float_add(
-            d_scale,
-            B::float_mul(d_bias_folded.clone(), v.centered_bias.clone()),
-        );
-        grads.register::<B>(id, B::float_mul(d_scale, v.inv_std.clone()));
+    let d_scale = d_scale.filter(|_| gamma.is_some());
+    let g = B::bn_gradients(v, d_scale, d_bias_folded, bias.is_some());
+    if let (Some(id), Some(d_gamma)) = (gamma, g.gamma) {
+        grads.register::<B>(id, d_gamma);
     }
-    if let Some(id) = bias {
-        grads.register::<B>(id, B::float_mul(d_bias_folded.clone(), v.scale.clone()));
+    if let (Some(id), Some(d_bias)) = (bias, g.bias) {
+        grads.register::<B>(id, d_bias);
     }
     if let Some(id) = beta {
-        grads.register::<B>(id, d_bias_folded);
+        grads.register::<B>(id, g.beta);
     }
 }
 
@@ -205,6 +223,7 @@ fn record<B: FusedKernels, C: CheckpointStrategy, const N: usize>(
     activation: Activation,
     forward: impl FnOnce(FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B>,
 ) -> FloatTensor<Autodiff<B, C>> {
+    let x_tracked = x.is_tracked();
     match FusedConvBackward
         .prepare::<C>(guards)
         .compute_bound()
@@ -217,6 +236,11 @@ fn record<B: FusedKernels, C: CheckpointStrategy, const N: usize>(
             let x_shape = x.primitive().shape();
             let weight = weight.into_primitive();
             let out = forward(x.into_primitive(), weight.clone());
+            crate::flops::record(
+                &weight.shape(),
+                &out.shape(),
+                usize::from(x_tracked) + usize::from(keep_x),
+            );
             // A clone of a backend tensor shares its storage: keeping the output costs
             // nothing while the next layer keeps it as its input, which it does when it
             // trains (keep_x); otherwise a one-byte mask is cheaper.
@@ -237,7 +261,10 @@ fn record<B: FusedKernels, C: CheckpointStrategy, const N: usize>(
             prep.finish(state, out)
         }
         OpsKind::UnTracked(prep) => {
-            prep.finish(forward(x.into_primitive(), weight.into_primitive()))
+            let weight = weight.into_primitive();
+            let out = forward(x.into_primitive(), weight.clone());
+            crate::flops::record(&weight.shape(), &out.shape(), 0);
+            prep.finish(out)
         }
     }
 }
@@ -300,8 +327,8 @@ impl<B: TuneConvOps + FusedKernels, C: CheckpointStrategy> TuneConvOps for Autod
         // dropped here.
         let forward = move |x: FloatTensor<B>, weight: FloatTensor<B>| {
             if B::scale_on_output() {
-                let v = fold_vectors::<B>(inner_bn);
-                let y = conv::<B>(x, weight, None, &inner_geometry);
+                let v = B::fold_vectors(inner_bn);
+                let y = B::conv_forward(x, weight, &inner_geometry);
                 B::affine_activation(y, Some(v.scale), Some(v.bias), activation)
             } else {
                 tune_forward::<B>(
@@ -386,7 +413,7 @@ fn plain_conv_forward<B: TuneConvOps + FusedKernels>(
 ) -> impl FnOnce(FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B> {
     move |x, weight| match (B::scale_on_output(), bias) {
         (true, bias) => {
-            let y = conv::<B>(x, weight, None, &geometry);
+            let y = B::conv_forward(x, weight, &geometry);
             B::affine_activation(y, None, bias, activation)
         }
         (false, Some(bias)) => B::conv_activation(x, weight, bias, geometry, activation),

@@ -13,7 +13,12 @@ mod backends;
 pub(crate) mod conv;
 #[cfg(feature = "flex")]
 mod depthwise;
+#[cfg(feature = "flex")]
+mod gemm_conv;
 pub(crate) mod kernels;
+#[cfg(feature = "flex")]
+mod lanes;
+mod window;
 
 pub(crate) use activation_node::Kept;
 
@@ -36,6 +41,49 @@ pub fn conv_weight_gradient<B: Backend>(
     geometry: &ConvGeometry,
 ) -> FloatTensor<B> {
     conv_weight_backward::<B>(x, weight, grad, geometry)
+}
+
+/// The convolution kernels every mode's conv node runs on the CPU backend (Flex), callable on
+/// their own for benchmarks (`examples/conv_kernels.rs`): 2-d depthwise convolutions walk each
+/// channel's plane, other 2-d convolutions are matrix products over an im2col, the rest are
+/// burn's kernels.
+#[cfg(feature = "flex")]
+pub mod cpu {
+    use burn::backend::Flex;
+    use burn::backend::tensor::FloatTensor;
+    use burn::tensor::Shape;
+
+    use super::kernels::FusedKernels;
+    use crate::geometry::ConvGeometry;
+
+    /// `conv(x, weight)` without bias.
+    pub fn conv_forward(
+        x: FloatTensor<Flex>,
+        weight: FloatTensor<Flex>,
+        geometry: &ConvGeometry,
+    ) -> FloatTensor<Flex> {
+        <Flex as FusedKernels>::conv_forward(x, weight, geometry)
+    }
+
+    /// `dL/dX` of `conv(X, weight)` from the output gradient, knowing only `X`'s shape.
+    pub fn conv_input_gradient(
+        x_shape: Shape,
+        weight: FloatTensor<Flex>,
+        grad: FloatTensor<Flex>,
+        geometry: &ConvGeometry,
+    ) -> FloatTensor<Flex> {
+        <Flex as FusedKernels>::conv_input_gradient(x_shape, weight, grad, geometry)
+    }
+
+    /// `dL/dW` of `conv(x, W)` from the output gradient (`weight` supplies the shape).
+    pub fn conv_weight_gradient(
+        x: FloatTensor<Flex>,
+        weight: FloatTensor<Flex>,
+        grad: FloatTensor<Flex>,
+        geometry: &ConvGeometry,
+    ) -> FloatTensor<Flex> {
+        <Flex as FusedKernels>::conv_weight_gradient(x, weight, grad, geometry)
+    }
 }
 
 /// Backend operations for Tune-mode ConvBN blocks.

@@ -3,7 +3,8 @@
 //!
 //! - Memory: each (model, mode, batch, size) runs in a process of its own
 //!   ([`worker`]: `convbn bench-worker`), so that one mode's peak cannot hide another's.
-//! - Time: the modes' models live in this process and take turns step by step (and PyTorch's,
+//! - Time: the modes' models live in this process and take turns step by step, the order
+//!   rotating each step (and PyTorch's,
 //!   through a [`pytorch::Session`]), so that machine noise hits all alike; medians are
 //!   reported.
 
@@ -19,6 +20,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use convbn::DeviceSpec;
 use convbn::Mode;
+use convbn::flops::count_convolution_flops;
 use convbn_zoo::Architecture;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -128,8 +130,18 @@ pub fn run(args: Args) -> Result<()> {
             &device,
         )?;
     }
+    // The CPU every figure of this run comes from, and the peak of its matrix products (the
+    // GFLOP/s column's ceiling).
+    let machine = args
+        .device
+        .device
+        .is_cpu()
+        .then(convbn::machine::Machine::describe);
+    if let Some(machine) = &machine {
+        eprintln!("machine: {}", machine.summary());
+    }
     let steps_per_workload = (args.warmup + args.steps) as u64;
-    let with_pt = |w: &Workload| python.is_some() && in_torchvision(w.arch);
+    let with_pt = |_: &Workload| python.is_some();
     let total: u64 = workloads
         .iter()
         .map(|w| {
@@ -140,18 +152,14 @@ pub fn run(args: Args) -> Result<()> {
     let bar = progress(total);
     let mut rows = Vec::new();
     for &w in &workloads {
-        let python = python.as_ref().filter(|_| in_torchvision(w.arch));
-        if python.is_none() && args.compare_pytorch {
-            bar.println(format!(
-                "note: torchvision has no {}; PyTorch is skipped for it",
-                w.arch
-            ));
-        }
-        rows.extend(measure(w, modes, python, &args, &bar, &device)?);
+        rows.extend(measure(w, modes, python.as_ref(), &args, &bar, &device)?);
     }
     bar.finish_and_clear();
+    if let (Some(machine), BenchFormat::Table) = (&machine, args.format) {
+        println!("machine: {}\n", machine.summary());
+    }
     output::print(&rows, args.format)?;
-    output::save(&rows, &args.out)?;
+    output::save(&rows, machine.as_ref(), &args.out)?;
     if args.format == BenchFormat::Table {
         println!(
             "\nwrote {} and charts bench_MODEL.png",
@@ -201,20 +209,31 @@ fn measure(
         None => None,
     };
     let mut our_ms = vec![Vec::new(); modes.len()];
+    let mut gflop = 0.0;
     let mut their_ms = vec![Vec::new(); pt_modes.len()];
     for i in 0..args.warmup + args.steps {
         let phase = if i < args.warmup { "warm-up" } else { "timing" };
         status(bar, format!("{label}: {phase} step {}", i + 1));
-        for (m, model) in models.iter().enumerate() {
-            let cost = step(model, w, device)?;
+        // Each step starts with another mode (the order rotates), so that no mode always
+        // runs first after PyTorch's steps or right after one particular other mode: on short
+        // steps (batch 1) the cache and heap state a mode inherits shows in its time.
+        for m in (0..models.len()).map(|k| (k + i) % models.len()) {
+            let model = &models[m];
+            // The first step also counts the convolutions' operations (the same in every
+            // mode).
+            let (cost, flops) = count_convolution_flops(|| step(model, w, device));
+            let cost = cost?;
+            if i == 0 && m == 0 {
+                gflop = flops / 1e9;
+            }
             if i >= args.warmup {
                 our_ms[m].push(cost.step_ms);
             }
             bar.inc(1);
         }
         if let Some(session) = session.as_mut() {
-            for (m, mode) in pt_modes.iter().enumerate() {
-                let ms = session.step(mode)?;
+            for m in (0..pt_modes.len()).map(|k| (k + i) % pt_modes.len()) {
+                let ms = session.step(&pt_modes[m])?;
                 if i >= args.warmup {
                     their_ms[m].push(ms);
                 }
@@ -224,17 +243,14 @@ fn measure(
     }
     let mut rows = Vec::new();
     for ((mode, mem), ms) in modes.iter().zip(ours).zip(our_ms) {
-        rows.push(Row::new(Framework::Convbn, w, &mode.to_string(), ms).with_ours(mem));
+        let row = Row::new(Framework::Convbn, w, &mode.to_string(), ms).with_ours(mem);
+        rows.push(row.with_gflop(gflop));
     }
     for ((mode, mem), ms) in pt_modes.iter().zip(theirs).zip(their_ms) {
-        rows.push(Row::new(Framework::Pytorch, w, mode, ms).with_pytorch(mem));
+        let row = Row::new(Framework::Pytorch, w, mode, ms).with_pytorch(mem);
+        rows.push(row.with_gflop(gflop));
     }
     Ok(rows)
-}
-
-/// Whether the PyTorch reference can build this architecture (torchvision has it).
-fn in_torchvision(arch: Architecture) -> bool {
-    arch != Architecture::EfficientNetLite0
 }
 
 /// Measure one mode's memory in a child `convbn bench-worker`.

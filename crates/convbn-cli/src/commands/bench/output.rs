@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use convbn::machine::Machine;
 use convbn::measure::median;
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +47,10 @@ pub struct Row {
     pub step_ms_median: f64,
     /// Every timed step, in order.
     pub step_ms: Vec<f64>,
+    /// Operations of the step's convolutions (forward and the gradients backward computes;
+    /// `convbn::flops`), in GFLOP: the same for every mode and for PyTorch.
+    #[serde(default)]
+    pub conv_gflop: f64,
 }
 
 impl Row {
@@ -63,7 +68,19 @@ impl Row {
             peak_rss_bytes: 0,
             step_ms_median: median(&step_ms),
             step_ms,
+            conv_gflop: 0.0,
         }
+    }
+
+    /// The step's convolution operations, in GFLOP.
+    pub fn with_gflop(mut self, gflop: f64) -> Self {
+        self.conv_gflop = gflop;
+        self
+    }
+
+    /// Convolution GFLOP per second of the median step.
+    pub fn gflops(&self) -> f64 {
+        self.conv_gflop / (self.step_ms_median / 1e3)
     }
 
     /// Fill in our memory figures.
@@ -129,11 +146,11 @@ pub fn print(rows: &[Row], format: BenchFormat) -> Result<()> {
         BenchFormat::Json => println!("{}", serde_json::to_string_pretty(rows)?),
         BenchFormat::Csv => {
             println!(
-                "framework,model,mode,batch,size,retained_bytes,peak_bytes,peak_rss_bytes,step_ms_median"
+                "framework,model,mode,batch,size,retained_bytes,peak_bytes,peak_rss_bytes,step_ms_median,conv_gflop"
             );
             for r in rows {
                 println!(
-                    "{},{},{},{},{},{},{},{},{:.3}",
+                    "{},{},{},{},{},{},{},{},{:.3},{:.3}",
                     serde_json::to_value(r.framework)?
                         .as_str()
                         .unwrap_or_default(),
@@ -144,7 +161,8 @@ pub fn print(rows: &[Row], format: BenchFormat) -> Result<()> {
                     r.retained_bytes,
                     r.peak_bytes.map(|p| p.to_string()).unwrap_or_default(),
                     r.peak_rss_bytes,
-                    r.step_ms_median
+                    r.step_ms_median,
+                    r.conv_gflop
                 );
             }
         }
@@ -155,10 +173,13 @@ pub fn print(rows: &[Row], format: BenchFormat) -> Result<()> {
                     continue;
                 }
                 seen.push(r);
-                println!("{} batch {} {}x{}:", r.model, r.batch, r.size, r.size);
                 println!(
-                    "  {:<8} {:<7} {:>12} {:>12} {:>12} {:>11}",
-                    "", "mode", "retained", "peak heap", "peak RSS", "step (med)"
+                    "{} batch {} {}x{} ({:.1} GFLOP of convolutions per step):",
+                    r.model, r.batch, r.size, r.size, r.conv_gflop
+                );
+                println!(
+                    "  {:<8} {:<7} {:>12} {:>12} {:>12} {:>11} {:>8}",
+                    "", "mode", "retained", "peak heap", "peak RSS", "step (med)", "GFLOP/s"
                 );
                 for x in rows.iter().filter(|x| x.same_workload(r)) {
                     let who = match x.framework {
@@ -166,13 +187,14 @@ pub fn print(rows: &[Row], format: BenchFormat) -> Result<()> {
                         Framework::Pytorch => "PyTorch",
                     };
                     println!(
-                        "  {:<8} {:<7} {:>12} {:>12} {:>12} {:>8.1} ms",
+                        "  {:<8} {:<7} {:>12} {:>12} {:>12} {:>8.1} ms {:>8.1}",
                         who,
                         x.mode,
                         human_bytes(x.retained_bytes),
                         x.peak_bytes.map(human_bytes).unwrap_or_else(|| "-".into()),
                         human_bytes(x.peak_rss_bytes as usize),
-                        x.step_ms_median
+                        x.step_ms_median,
+                        x.gflops()
                     );
                 }
                 for line in ratios(rows, r) {
@@ -184,11 +206,15 @@ pub fn print(rows: &[Row], format: BenchFormat) -> Result<()> {
     Ok(())
 }
 
-/// Write `bench.json` and one chart per model into `dir`.
-pub fn save(rows: &[Row], dir: &Path) -> Result<()> {
+/// Write `bench.json`, `machine.json` (CPU runs) and one chart per model into `dir`.
+pub fn save(rows: &[Row], machine: Option<&Machine>, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let json = serde_json::to_string_pretty(rows)?;
     convbn_zoo::files::write_atomically(&dir.join("bench.json"), json.as_bytes())?;
+    if let Some(machine) = machine {
+        let json = serde_json::to_string_pretty(machine)?;
+        convbn_zoo::files::write_atomically(&dir.join("machine.json"), json.as_bytes())?;
+    }
     let mut models: Vec<&str> = rows.iter().map(|r| r.model.as_str()).collect();
     models.dedup();
     for model in models {

@@ -4,9 +4,9 @@
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, TensorMetadata};
 
-use super::FusedKernels;
+use super::{ActivationGradient, BnGradients, DScale, FusedKernels, Sums};
 use crate::activation::Activation;
-use crate::fold::{per_channel, scale_weight_composed};
+use crate::fold::{FoldVectors, per_channel, scale_weight_composed};
 use crate::ops::Kept;
 use crate::ops::conv::sum_per_channel;
 
@@ -62,15 +62,19 @@ pub(crate) fn activation_gradient_composed<B: FusedKernels>(
     kept: Option<Kept<B>>,
     activation: Activation,
     scale: Option<FloatTensor<B>>,
-    sums: bool,
-) -> (FloatTensor<B>, Option<FloatTensor<B>>) {
+    sums: Sums,
+) -> ActivationGradient<B> {
     let g = match kept {
         Some(Kept::Output(output)) => activation.backward::<B>(output, grad),
         Some(Kept::Mask(mask)) => B::masked_gradient(mask, grad),
         None => grad,
     };
-    let channel_sums = sums.then(|| sum_per_channel::<B>(g.clone()));
-    (scale_channels::<B>(g, scale), channel_sums)
+    let channel_sums = (sums != Sums::Nothing).then(|| sum_per_channel::<B>(g.clone()));
+    ActivationGradient {
+        grad: scale_channels::<B>(g, scale),
+        sums: channel_sums,
+        output_products: None,
+    }
 }
 
 /// The composed [`FusedKernels::scale_gradient`].
@@ -85,4 +89,32 @@ pub(crate) fn scale_gradient_composed<B: Backend>(
     let per_weight = B::float_reshape(per_weight, [out_channels, count / out_channels].into());
     let sums = B::float_reshape(B::float_sum_dim(per_weight, 1), [out_channels].into());
     B::float_div(sums, scale)
+}
+
+/// The composed [`FusedKernels::bn_gradients`].
+pub(crate) fn bn_gradients_composed<B: Backend>(
+    v: &FoldVectors<B>,
+    d_scale: Option<DScale<B>>,
+    d_bias_folded: FloatTensor<B>,
+    bias: bool,
+) -> BnGradients<B> {
+    let d_scale = d_scale.map(|d| match d {
+        DScale::Weights(d) => d,
+        DScale::OutputProducts(p) => B::float_div(
+            B::float_sub(p, B::float_mul(v.bias.clone(), d_bias_folded.clone())),
+            v.scale.clone(),
+        ),
+    });
+    let gamma = d_scale.map(|d| {
+        let d = B::float_add(
+            d,
+            B::float_mul(d_bias_folded.clone(), v.centered_bias.clone()),
+        );
+        B::float_mul(d, v.inv_std.clone())
+    });
+    BnGradients {
+        gamma,
+        bias: bias.then(|| B::float_mul(d_bias_folded.clone(), v.scale.clone())),
+        beta: d_bias_folded,
+    }
 }

@@ -7,50 +7,16 @@ use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::{
-    FusedKernels, activation_gradient_composed, affine_activation_composed,
-    scale_gradient_composed, scale_weight_backward_composed,
+    ActivationGradient, BnGradients, DScale, FusedKernels, Sums, activation_gradient_composed,
+    affine_activation_composed, bn_gradients_composed, flex_conv, scale_gradient_composed,
+    scale_weight_backward_composed,
 };
 use crate::activation::Activation;
-use crate::fold::scale_weight_composed;
+use crate::fold::{BnParams, FoldVectors, fold_vectors, scale_weight_composed};
 use crate::geometry::ConvGeometry;
 use crate::ops::Kept;
-use crate::ops::conv::{conv_weight_backward, conv_x_backward_from_shape};
-use crate::ops::depthwise::Depthwise;
+use crate::ops::lanes::dot_f64;
 use burn::tensor::Shape;
-
-/// The convolution as a [`Depthwise`] one, when it is: 2-d, one filter per channel, f32.
-pub(super) fn depthwise(
-    x_shape: &Shape,
-    weight: &FlexTensor,
-    grad: &FlexTensor,
-    geometry: &ConvGeometry,
-) -> Option<Depthwise> {
-    let w = weight.layout().shape();
-    let g = grad.layout().shape();
-    let fits = geometry.spatial() == 2
-        && x_shape.num_dims() == 4
-        && w[1] == 1
-        && geometry.groups == x_shape[1]
-        && w[0] == x_shape[1]
-        && g[1] == x_shape[1]
-        && weight.dtype() == DType::F32
-        && grad.dtype() == DType::F32;
-    fits.then(|| Depthwise {
-        batch: x_shape[0],
-        channels: x_shape[1],
-        input: [x_shape[2], x_shape[3]],
-        output: [g[2], g[3]],
-        kernel: [w[2], w[3]],
-        stride: [geometry.stride[0], geometry.stride[1]],
-        padding: [geometry.padding[0].0, geometry.padding[1].0],
-        dilation: [geometry.dilation[0], geometry.dilation[1]],
-    })
-}
-
-/// The f32 values of a tensor in order (no copy when contiguous from the start).
-fn values(t: &FlexTensor) -> Option<FlexTensor> {
-    contiguous_f32(t.clone()).filter(|t| t.as_slice::<f32>().is_some())
-}
 
 /// Elements per rayon task of the element-wise kernels.
 const CHUNK: usize = 1 << 14;
@@ -118,9 +84,134 @@ fn contiguous_f32(t: FlexTensor) -> Option<FlexTensor> {
     Some(t.to_contiguous())
 }
 
+/// The values of a contiguous f32 tensor (from [`channel_vector`]).
+fn f32_slice(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>().expect("contiguous f32")
+}
+
+/// [`f32_slice`] of an optional vector.
+fn optional_slice(t: &Option<FlexTensor>) -> Option<&[f32]> {
+    t.as_ref().map(f32_slice)
+}
+
 /// `(weights per output channel, channels)` when `w` splits evenly into `s.len()` rows.
 fn rows(w: &[f32], s: &[f32]) -> Option<usize> {
     (!s.is_empty() && !w.is_empty() && w.len().is_multiple_of(s.len())).then(|| w.len() / s.len())
+}
+
+/// `A(v * a + b)` for every value of one channel's plane (a named function, so that profiles
+/// show it).
+#[inline(never)]
+fn affine_plane(p: &mut [f32], a: f32, b: f32, activation: Activation) {
+    for v in p.iter_mut() {
+        *v = activate(activation, *v * a + b);
+    }
+}
+
+/// What the activation kept for one plane: its output (with the open interval where it passes
+/// gradients), its mask, or nothing (identity).
+#[derive(Clone, Copy)]
+enum KeptPlane<'a> {
+    Output(&'a [f32], f32, f32),
+    Mask(&'a [u8]),
+    Nothing,
+}
+
+/// Lanes of the vectorised partial sums.
+const LANES: usize = 16;
+
+/// `G = dL/dZ` (`dL/dA` where the activation passes it) of one plane in place, scaled by
+/// `scale`, with `sum G` and (when the output `A` was kept) `sum G * A`, both unscaled:
+/// partial sums in 16 f32 lanes per 256 values (vectorised), accumulated in f64.
+#[inline(never)]
+fn gradient_plane(p: &mut [f32], kept: KeptPlane, scale: f32) -> (f64, f64) {
+    let (mut total, mut products) = (0.0f64, 0.0f64);
+    for (k, part) in p.chunks_mut(256).enumerate() {
+        let at = k * 256..k * 256 + part.len();
+        let mut lanes = [0.0f32; LANES];
+        match kept {
+            KeptPlane::Output(o, lo, hi) => {
+                let o = &o[at];
+                let mut product_lanes = [0.0f32; LANES];
+                let pass = |a: f32| (a > lo) & (a < hi);
+                masked_scaled_sum(
+                    part,
+                    o,
+                    pass,
+                    scale,
+                    &mut lanes,
+                    Some((o, &mut product_lanes)),
+                );
+                products += f64::from(product_lanes.iter().sum::<f32>());
+            }
+            KeptPlane::Mask(m) => {
+                masked_scaled_sum(part, &m[at], |m| m != 0, scale, &mut lanes, None)
+            }
+            KeptPlane::Nothing => {
+                let ones = [1u8; 256];
+                masked_scaled_sum(part, &ones[..part.len()], |_| true, scale, &mut lanes, None)
+            }
+        }
+        total += f64::from(lanes.iter().sum::<f32>());
+    }
+    (total, products)
+}
+
+/// `g = pass(kept) ? g : 0`, adding each to `lanes` (lane `i % 16`) and, with `outputs`, its
+/// product with the output to the second lanes, before scaling it by `scale`; whole 16-value
+/// blocks first (one vector each), then the rest.
+#[inline(always)]
+fn masked_scaled_sum<K: Copy>(
+    g: &mut [f32],
+    kept: &[K],
+    pass: impl Fn(K) -> bool,
+    scale: f32,
+    lanes: &mut [f32; LANES],
+    mut outputs: Option<(&[f32], &mut [f32; LANES])>,
+) {
+    let done = g.len() / LANES * LANES;
+    let mut blocks = g.chunks_exact_mut(LANES);
+    let mut kept_blocks = kept.chunks_exact(LANES);
+    for (b, (g, k)) in (&mut blocks).zip(&mut kept_blocks).enumerate() {
+        let g: &mut [f32; LANES] = g.try_into().expect("blocks of LANES");
+        let k: &[K; LANES] = k.try_into().expect("blocks of LANES");
+        match outputs.as_mut() {
+            Some((a, products)) => {
+                let a: &[f32; LANES] = a[b * LANES..(b + 1) * LANES]
+                    .try_into()
+                    .expect("blocks of LANES");
+                for j in 0..LANES {
+                    let v = masked(g[j], pass(k[j]));
+                    lanes[j] += v;
+                    products[j] += v * a[j];
+                    g[j] = v * scale;
+                }
+            }
+            None => {
+                for j in 0..LANES {
+                    let v = masked(g[j], pass(k[j]));
+                    lanes[j] += v;
+                    g[j] = v * scale;
+                }
+            }
+        }
+    }
+    let rest = g[done..].iter_mut().zip(&kept[done..]);
+    for (j, (g, &k)) in rest.enumerate() {
+        let v = masked(*g, pass(k));
+        lanes[j] += v;
+        if let Some((a, products)) = outputs.as_mut() {
+            products[j] += v * a[done + j];
+        }
+        *g = v * scale;
+    }
+}
+
+/// `v` when `keep`, `+0.0` otherwise, without a branch (an AND of the bits, so loops of it
+/// vectorise; NaN and infinities are dropped like any value).
+#[inline(always)]
+fn masked(v: f32, keep: bool) -> f32 {
+    f32::from_bits(v.to_bits() & u32::from(keep).wrapping_neg())
 }
 
 impl FusedKernels for Flex {
@@ -252,8 +343,116 @@ impl FusedKernels for Flex {
         grad
     }
 
+    fn fold_vectors(bn: BnParams<Self>) -> FoldVectors<Self> {
+        let c = bn.mean.layout().shape().num_elements();
+        let vectors = (
+            channel_vector(bn.bias.clone(), c),
+            channel_vector(bn.gamma.clone(), c),
+            channel_vector(bn.beta.clone(), c),
+            channel_vector(Some(bn.mean.clone()), c).flatten(),
+            channel_vector(Some(bn.var.clone()), c).flatten(),
+        );
+        let (Some(bias), Some(gamma), Some(beta), Some(mean), Some(var)) = vectors else {
+            return fold_vectors::<Self>(bn);
+        };
+        let (bias, gamma, beta) = (
+            optional_slice(&bias),
+            optional_slice(&gamma),
+            optional_slice(&beta),
+        );
+        let (Some(mean), Some(var)) = (mean.as_slice::<f32>(), var.as_slice::<f32>()) else {
+            return fold_vectors::<Self>(bn);
+        };
+        // The composed fold's operations in its order, on one pass (same f32 results).
+        let eps = bn.eps as f32;
+        let mut out = [(); 4].map(|_| Vec::with_capacity(c));
+        for i in 0..c {
+            let inv_std = 1.0 / (var[i] + eps).sqrt();
+            let scale = gamma.map_or(inv_std, |g| g[i] * inv_std);
+            let centered = bias.map_or(-mean[i], |b| b[i] - mean[i]);
+            let shifted = centered * scale;
+            out[0].push(beta.map_or(shifted, |b| shifted + b[i]));
+            out[1].push(scale);
+            out[2].push(inv_std);
+            out[3].push(centered);
+        }
+        let [bias, scale, inv_std, centered_bias] =
+            out.map(|v| FlexTensor::from_data(TensorData::new(v, [c])));
+        FoldVectors {
+            bias,
+            scale,
+            inv_std,
+            centered_bias,
+        }
+    }
+
+    fn bn_gradients(
+        v: &FoldVectors<Self>,
+        d_scale: Option<DScale<Self>>,
+        d_bias_folded: FloatTensor<Self>,
+        bias: bool,
+    ) -> BnGradients<Self> {
+        let c = v.scale.layout().shape().num_elements();
+        let slices = [
+            &v.bias,
+            &v.scale,
+            &v.inv_std,
+            &v.centered_bias,
+            &d_bias_folded,
+        ]
+        .map(|t| channel_vector(Some(t.clone()), c).flatten());
+        let d = match &d_scale {
+            Some(DScale::Weights(d) | DScale::OutputProducts(d)) => {
+                channel_vector(Some(d.clone()), c).flatten().map(Some)
+            }
+            None => Some(None),
+        };
+        let ([Some(b), Some(s), Some(inv_std), Some(centered), Some(db)], Some(d)) = (slices, d)
+        else {
+            return bn_gradients_composed::<Self>(v, d_scale, d_bias_folded, bias);
+        };
+        let (b, s, inv_std, centered, db) = (
+            f32_slice(&b),
+            f32_slice(&s),
+            f32_slice(&inv_std),
+            f32_slice(&centered),
+            f32_slice(&db),
+        );
+        let from_products = matches!(d_scale, Some(DScale::OutputProducts(_)));
+        let vector = |v: Vec<f32>| FlexTensor::from_data(TensorData::new(v, [c]));
+        // The composed formulas in their order, on one pass (same f32 results).
+        let gamma = d.as_ref().map(|d| {
+            let d = f32_slice(d);
+            vector(
+                (0..c)
+                    .map(|i| {
+                        let ds = if from_products {
+                            (d[i] - b[i] * db[i]) / s[i]
+                        } else {
+                            d[i]
+                        };
+                        (ds + db[i] * centered[i]) * inv_std[i]
+                    })
+                    .collect(),
+            )
+        });
+        BnGradients {
+            gamma,
+            bias: bias.then(|| vector((0..c).map(|i| db[i] * s[i]).collect())),
+            beta: d_bias_folded,
+        }
+    }
+
     fn scale_on_output() -> bool {
         true
+    }
+
+    fn conv_forward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        geometry: &ConvGeometry,
+    ) -> FloatTensor<Self> {
+        flex_conv::forward(x, weight, geometry)
     }
 
     fn conv_weight_gradient(
@@ -262,18 +461,7 @@ impl FusedKernels for Flex {
         grad: FloatTensor<Self>,
         geometry: &ConvGeometry,
     ) -> FloatTensor<Self> {
-        let shape = x.layout().shape().clone();
-        let direct =
-            depthwise(&shape, &weight, &grad, geometry).filter(|_| x.dtype() == DType::F32);
-        let (Some(d), Some(xv), Some(gv)) = (direct, values(&x), values(&grad)) else {
-            return conv_weight_backward::<Self>(x, weight, grad, geometry);
-        };
-        let (xs, gs) = (xv.as_slice::<f32>(), gv.as_slice::<f32>());
-        let (Some(xs), Some(gs)) = (xs, gs) else {
-            unreachable!("checked by values()");
-        };
-        let out = d.weight_gradient(xs, gs);
-        FlexTensor::from_data(TensorData::new(out, weight.layout().shape().clone()))
+        flex_conv::weight_gradient(x, weight, grad, geometry)
     }
 
     fn conv_input_gradient(
@@ -282,16 +470,7 @@ impl FusedKernels for Flex {
         grad: FloatTensor<Self>,
         geometry: &ConvGeometry,
     ) -> FloatTensor<Self> {
-        let direct = depthwise(&x_shape, &weight, &grad, geometry);
-        let (Some(d), Some(wv), Some(gv)) = (direct, values(&weight), values(&grad)) else {
-            return conv_x_backward_from_shape::<Self>(x_shape, weight, grad, geometry);
-        };
-        let (ws, gs) = (wv.as_slice::<f32>(), gv.as_slice::<f32>());
-        let (Some(ws), Some(gs)) = (ws, gs) else {
-            unreachable!("checked by values()");
-        };
-        let out = d.input_gradient(ws, gs);
-        FlexTensor::from_data(TensorData::new(out, x_shape))
+        flex_conv::input_gradient(x_shape, weight, grad, geometry)
     }
 
     fn affine_activation(
@@ -322,9 +501,7 @@ impl FusedKernels for Flex {
             .with_min_len((CHUNK / plane).max(1))
             .for_each(|(i, p)| {
                 let (a, b) = (s.map_or(1.0, |s| s[i % c]), b.map_or(0.0, |b| b[i % c]));
-                for v in p.iter_mut() {
-                    *v = activate(activation, *v * a + b);
-                }
+                affine_plane(p, a, b, activation);
             });
         y
     }
@@ -334,8 +511,8 @@ impl FusedKernels for Flex {
         kept: Option<Kept<Self>>,
         activation: Activation,
         scale: Option<FloatTensor<Self>>,
-        sums: bool,
-    ) -> (FloatTensor<Self>, Option<FloatTensor<Self>>) {
+        sums: Sums,
+    ) -> ActivationGradient<Self> {
         let composed = |grad, kept, scale| {
             activation_gradient_composed::<Self>(grad, kept, activation, scale, sums)
         };
@@ -370,7 +547,7 @@ impl FusedKernels for Flex {
         let mut g = writable(grad);
         let (start, end) = g.layout().contiguous_offsets().expect("contiguous");
         let data = &mut g.storage_mut::<f32>()[start..end];
-        let mut plane_sums = vec![0.0f64; data.len() / plane];
+        let mut plane_sums = vec![(0.0f64, 0.0f64); data.len() / plane];
         data.par_chunks_mut(plane)
             .zip(plane_sums.par_iter_mut())
             .enumerate()
@@ -378,46 +555,28 @@ impl FusedKernels for Flex {
             .for_each(|(i, (p, sum))| {
                 let scale = s.map_or(1.0, |s| s[i % c]);
                 let range = i * plane..(i + 1) * plane;
-                let mut total = 0.0f64;
-                // Partial sums in f32 (vectorised), accumulated in f64.
-                for (k, part) in p.chunks_mut(256).enumerate() {
-                    let at = range.start + k * 256..range.start + k * 256 + part.len();
-                    let mut acc = 0.0f32;
-                    match (output, mask) {
-                        (Some(o), _) => {
-                            for (g, &a) in part.iter_mut().zip(&o[at]) {
-                                let v = if (a > lo) & (a < hi) { *g } else { 0.0 };
-                                acc += v;
-                                *g = v * scale;
-                            }
-                        }
-                        (None, Some(m)) => {
-                            for (g, &m) in part.iter_mut().zip(&m[at]) {
-                                let v = if m != 0 { *g } else { 0.0 };
-                                acc += v;
-                                *g = v * scale;
-                            }
-                        }
-                        (None, None) => {
-                            for g in part.iter_mut() {
-                                acc += *g;
-                                *g *= scale;
-                            }
-                        }
-                    }
-                    total += f64::from(acc);
-                }
-                *sum = total;
+                let kept = match (output, mask) {
+                    (Some(o), _) => KeptPlane::Output(&o[range], lo, hi),
+                    (None, Some(m)) => KeptPlane::Mask(&m[range]),
+                    (None, None) => KeptPlane::Nothing,
+                };
+                *sum = gradient_plane(p, kept, scale);
             });
-        let channel_sums = sums.then(|| {
-            let mut per_channel = vec![0.0f64; c];
+        // Per channel, in plane order (deterministic).
+        let per_channel = |pick: fn(&(f64, f64)) -> f64| {
+            let mut totals = vec![0.0f64; c];
             for (i, v) in plane_sums.iter().enumerate() {
-                per_channel[i % c] += v;
+                totals[i % c] += pick(v);
             }
-            let values: Vec<f32> = per_channel.into_iter().map(|v| v as f32).collect();
+            let values: Vec<f32> = totals.into_iter().map(|v| v as f32).collect();
             FlexTensor::from_data(TensorData::new(values, [c]))
-        });
-        (g, channel_sums)
+        };
+        ActivationGradient {
+            grad: g,
+            sums: (sums != Sums::Nothing).then(|| per_channel(|v| v.0)),
+            output_products: (sums == Sums::GradientAndOutput && output.is_some())
+                .then(|| per_channel(|v| v.1)),
+        }
     }
 
     fn invertible_scale(scale: &FloatTensor<Self>) -> bool {
@@ -458,14 +617,7 @@ impl FusedKernels for Flex {
             .par_chunks(row)
             .zip(w.par_chunks(row))
             .zip(s.par_iter())
-            .map(|((d, w), &s)| {
-                let dot: f64 = d
-                    .iter()
-                    .zip(w)
-                    .map(|(&d, &w)| f64::from(d) * f64::from(w))
-                    .sum();
-                (dot / f64::from(s)) as f32
-            })
+            .map(|((d, w), &s)| (dot_f64(d, w) / f64::from(s)) as f32)
             .collect();
         let channels = out.len();
         FlexTensor::from_data(TensorData::new(out, [channels]))

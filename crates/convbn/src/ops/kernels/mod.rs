@@ -18,6 +18,8 @@
 mod composed;
 #[cfg(feature = "flex")]
 mod flex;
+#[cfg(feature = "flex")]
+mod flex_conv;
 #[cfg(all(test, feature = "flex"))]
 mod tests;
 
@@ -26,11 +28,51 @@ use burn::backend::tensor::{BoolTensor, FloatTensor};
 use burn::tensor::Shape;
 
 use crate::activation::Activation;
-use crate::fold::scale_weight_composed;
+use crate::fold::{BnParams, FoldVectors, fold_vectors, scale_weight_composed};
 use crate::geometry::ConvGeometry;
 use crate::ops::Kept;
-use crate::ops::conv::{conv_weight_backward, conv_x_backward_from_shape};
+use crate::ops::conv::{conv, conv_weight_backward, conv_x_backward_from_shape};
 pub(crate) use composed::*;
+
+/// Which per-channel sums [`FusedKernels::activation_gradient`] computes with `G`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sums {
+    /// None.
+    Nothing,
+    /// `sum G` (the gradient of the folded bias).
+    Gradient,
+    /// `sum G` and, where the output `A` was kept, `sum G * A`.
+    GradientAndOutput,
+}
+
+/// What [`FusedKernels::activation_gradient`] returns.
+pub(crate) struct ActivationGradient<B: Backend> {
+    /// `G * scale`.
+    pub grad: FloatTensor<B>,
+    /// `sum G` per channel, when asked for.
+    pub sums: Option<FloatTensor<B>>,
+    /// `sum G * A` per channel, when asked for and computed.
+    pub output_products: Option<FloatTensor<B>>,
+}
+
+/// Where `d_s = dL/ds` (per channel) comes from in backward.
+pub(crate) enum DScale<B: Backend> {
+    /// `sum_k dW' W` over each output channel's weights.
+    Weights(FloatTensor<B>),
+    /// `sum G * A` over each channel of the output (where `A` was kept): `d_s = (sum G A - b'
+    /// sum G) / s`.
+    OutputProducts(FloatTensor<B>),
+}
+
+/// The gradients of a block's BN vectors and conv bias.
+pub(crate) struct BnGradients<B: Backend> {
+    /// `dgamma`, when `d_s` was given.
+    pub gamma: Option<FloatTensor<B>>,
+    /// `db = db' * s`, when asked for.
+    pub bias: Option<FloatTensor<B>>,
+    /// `dbeta = db'`.
+    pub beta: FloatTensor<B>,
+}
 
 /// Backend kernels of the fused op (defaults: composed backend operations).
 pub(crate) trait FusedKernels: Backend {
@@ -83,15 +125,17 @@ pub(crate) trait FusedKernels: Backend {
         affine_activation_composed::<Self>(y, scale, shift, activation)
     }
 
-    /// From `dL/dA` and what the activation kept: `(G * scale, sum of G per channel)` with
-    /// `G = dL/dZ` (axis 1 is the channel; the sums only when `sums`, `scale` 1 when absent).
+    /// From `dL/dA` and what the activation kept: `G * scale` with `G = dL/dZ`, and per
+    /// channel (axis 1) `sum G` when `sums` asks for it and `sum G * A` when it asks for that
+    /// too and `A` (the op's output) was kept (`scale` 1 when absent). Backends that cannot
+    /// give `sum G * A` in the same pass leave it out (the default).
     fn activation_gradient(
         grad: FloatTensor<Self>,
         kept: Option<Kept<Self>>,
         activation: Activation,
         scale: Option<FloatTensor<Self>>,
-        sums: bool,
-    ) -> (FloatTensor<Self>, Option<FloatTensor<Self>>) {
+        sums: Sums,
+    ) -> ActivationGradient<Self> {
         activation_gradient_composed::<Self>(grad, kept, activation, scale, sums)
     }
 
@@ -101,6 +145,32 @@ pub(crate) trait FusedKernels: Backend {
     /// that cannot check cheaply answer `false` (the weight-side backward is used).
     fn invertible_scale(_scale: &FloatTensor<Self>) -> bool {
         false
+    }
+
+    /// `conv(x, weight)` without bias (every mode's conv node).
+    fn conv_forward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        geometry: &ConvGeometry,
+    ) -> FloatTensor<Self> {
+        conv::<Self>(x, weight, None, geometry)
+    }
+
+    /// The fold's per-channel vectors `s`, `b'`, `1 / sqrt(var + eps)` and `b - mean`
+    /// ([`crate::fold`]).
+    fn fold_vectors(bn: BnParams<Self>) -> FoldVectors<Self> {
+        fold_vectors::<Self>(bn)
+    }
+
+    /// From `db' = sum G` and `d_s`: `dgamma = (d_s + db' (b - mean)) / sqrt(var + eps)`,
+    /// `db = db' s` (when `bias`), `dbeta = db'`.
+    fn bn_gradients(
+        v: &FoldVectors<Self>,
+        d_scale: Option<DScale<Self>>,
+        d_bias_folded: FloatTensor<Self>,
+        bias: bool,
+    ) -> BnGradients<Self> {
+        bn_gradients_composed::<Self>(v, d_scale, d_bias_folded, bias)
     }
 
     /// `dL/dW` of `conv(x, weight)` from the output gradient (every mode's conv node).

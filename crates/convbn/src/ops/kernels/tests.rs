@@ -58,13 +58,14 @@ fn max_diff(a: FlexTensor, b: FlexTensor) -> f32 {
         .fold(0.0, f32::max)
 }
 
-/// The direct depthwise gradients equal burn's grouped-convolution ones, over strides,
+/// The direct depthwise forward and gradients equal burn's grouped-convolution ones, over strides,
 /// asymmetric padding, dilation and kernels larger than some outputs.
 #[test]
-fn direct_depthwise_gradients_match_burns() {
+fn direct_depthwise_kernels_match_burns() {
     use crate::geometry::ConvGeometry;
     use crate::ops::conv::{conv_weight_backward, conv_x_backward_from_shape};
-    use burn::tensor::Shape;
+    use burn::backend::ops::ModuleOps;
+    use burn::tensor::{DType, Shape};
     let cases = [
         // (size, kernel, stride, padding (begin, end), dilation)
         (9, 3, 1, (1, 1), 1),
@@ -73,6 +74,8 @@ fn direct_depthwise_gradients_match_burns() {
         (6, 5, 1, (2, 2), 1),
         (5, 3, 3, (2, 0), 1),
         (4, 1, 1, (0, 0), 1),
+        (1, 3, 1, (1, 1), 1),
+        (2, 3, 2, (1, 1), 1),
     ];
     for (k, &(size, kernel, stride, padding, dilation)) in cases.iter().enumerate() {
         let (n, c) = (2, 3);
@@ -90,9 +93,15 @@ fn direct_depthwise_gradients_match_burns() {
         let g = random([n, c, out[0], out[1]], 3 * k as u64 + 3);
         let shape = Shape::from(vec![n, c, size, size]);
         assert!(
-            super::flex::depthwise(&shape, &w, &g, &geometry).is_some(),
+            matches!(
+                super::flex_conv::plan(&shape, w.layout().shape(), None, &geometry, DType::F32),
+                Some(super::flex_conv::Plan::Depthwise(_))
+            ),
             "case {k} takes the direct path"
         );
+        let y = <Flex as FusedKernels>::conv_forward(x.clone(), w.clone(), &geometry);
+        let y_burn = Flex::conv2d(x.clone(), w.clone(), None, geometry.options());
+        assert!(max_diff(y, y_burn) < 1e-5, "case {k}: forward");
         let dw = <Flex as FusedKernels>::conv_weight_gradient(
             x.clone(),
             w.clone(),
@@ -109,5 +118,163 @@ fn direct_depthwise_gradients_match_burns() {
         );
         let dx_burn = conv_x_backward_from_shape::<Flex>(shape, w, g, &geometry);
         assert!(max_diff(dx, dx_burn) < 1e-5, "case {k}: input gradient");
+    }
+}
+
+/// `t` in `dtype` (f32 or f64).
+fn cast(t: FlexTensor, dtype: burn::tensor::DType) -> FlexTensor {
+    FlexTensor::from_data(t.into_data().convert_dtype(dtype))
+}
+
+/// Largest `|a - b|` over the largest `|b|` (1 when `b` is all zeros).
+fn relative_diff(a: FlexTensor, b: FlexTensor) -> f64 {
+    let (a, b) = (a.into_data(), b.into_data());
+    assert_eq!(a.shape(), b.shape());
+    let (a, b) = (
+        a.convert::<f64>().try_to_vec::<f64>().unwrap(),
+        b.convert::<f64>().try_to_vec::<f64>().unwrap(),
+    );
+    let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1.0);
+    a.iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
+        / scale
+}
+
+/// The matrix-product convolutions (forward, input and weight gradients) equal burn's own
+/// Flex kernels, in f32 and f64, over kernel sizes, strides, symmetric and asymmetric
+/// padding, dilation, groups, 1x1 convolutions read in place, and batches split into chunks
+/// of several images (small maps) or run on all threads at once (batch 1).
+#[test]
+fn gemm_convolutions_match_burns() {
+    use crate::geometry::ConvGeometry;
+    use burn::backend::ops::ModuleOps;
+    use burn::tensor::{DType, Shape};
+    let cases = [
+        // (batch, C_in, C_out, size [h, w], kernel [kh, kw], stride, padding (begin, end) per
+        // axis, dilation, groups)
+        (2, 3, 4, [9, 9], [3, 3], [1, 1], [(1, 1), (1, 1)], [1, 1], 1),
+        (3, 4, 6, [8, 7], [3, 3], [2, 2], [(0, 1), (1, 0)], [1, 1], 1),
+        (2, 4, 4, [7, 9], [3, 3], [2, 1], [(1, 1), (2, 2)], [2, 1], 2),
+        (
+            1,
+            3,
+            8,
+            [12, 12],
+            [7, 7],
+            [2, 2],
+            [(3, 3), (3, 3)],
+            [1, 1],
+            1,
+        ),
+        (5, 8, 4, [6, 6], [1, 1], [1, 1], [(0, 0), (0, 0)], [1, 1], 1),
+        (
+            1,
+            8,
+            16,
+            [6, 6],
+            [1, 1],
+            [1, 1],
+            [(0, 0), (0, 0)],
+            [1, 1],
+            4,
+        ),
+        (
+            4,
+            8,
+            16,
+            [7, 7],
+            [1, 1],
+            [2, 2],
+            [(0, 0), (0, 0)],
+            [1, 1],
+            1,
+        ),
+        (
+            8,
+            16,
+            8,
+            [3, 3],
+            [3, 3],
+            [1, 1],
+            [(1, 1), (1, 1)],
+            [1, 1],
+            4,
+        ),
+        (2, 2, 3, [5, 6], [5, 3], [3, 1], [(2, 0), (1, 1)], [1, 2], 1),
+        (3, 6, 6, [4, 4], [3, 3], [1, 1], [(1, 1), (1, 1)], [1, 1], 3),
+        (2, 3, 2, [3, 3], [5, 5], [1, 1], [(2, 2), (2, 2)], [1, 1], 1),
+        (4, 8, 8, [1, 1], [3, 3], [1, 1], [(1, 1), (1, 1)], [1, 1], 1),
+        (4, 8, 8, [2, 2], [3, 3], [2, 2], [(1, 1), (1, 1)], [1, 1], 2),
+        (
+            4,
+            8,
+            16,
+            [1, 1],
+            [1, 1],
+            [1, 1],
+            [(0, 0), (0, 0)],
+            [1, 1],
+            1,
+        ),
+    ];
+    for (k, &(n, c_in, c_out, size, kernel, stride, padding, dilation, groups)) in
+        cases.iter().enumerate()
+    {
+        let geometry = ConvGeometry {
+            stride: stride.to_vec(),
+            padding: padding.to_vec(),
+            dilation: dilation.to_vec(),
+            groups,
+        };
+        let out = geometry.output_size(&size, &kernel).unwrap();
+        let seed = 5 * k as u64;
+        for dtype in [DType::F32, DType::F64] {
+            let x = cast(random([n, c_in, size[0], size[1]], seed + 1), dtype);
+            let w = cast(
+                random([c_out, c_in / groups, kernel[0], kernel[1]], seed + 2),
+                dtype,
+            );
+            let g = cast(random([n, c_out, out[0], out[1]], seed + 3), dtype);
+            let bound = if dtype == DType::F32 { 1e-5 } else { 1e-12 };
+            let planned = super::flex_conv::plan(
+                x.layout().shape(),
+                w.layout().shape(),
+                None,
+                &geometry,
+                dtype,
+            );
+            assert!(
+                matches!(planned, Some(super::flex_conv::Plan::Gemm(_))),
+                "case {k} runs as matrix products"
+            );
+            let y = <Flex as FusedKernels>::conv_forward(x.clone(), w.clone(), &geometry);
+            let y_burn = Flex::conv2d(x.clone(), w.clone(), None, geometry.options());
+            let d = relative_diff(y, y_burn);
+            assert!(d < bound, "case {k} {dtype:?}: forward differs by {d:e}");
+            let shape = Shape::from(vec![n, c_in, size[0], size[1]]);
+            let dx =
+                <Flex as FusedKernels>::conv_input_gradient(shape, w.clone(), g.clone(), &geometry);
+            let dx_burn =
+                Flex::conv2d_x_backward(x.clone(), w.clone(), g.clone(), geometry.options());
+            let d = relative_diff(dx, dx_burn);
+            assert!(
+                d < bound,
+                "case {k} {dtype:?}: input gradient differs by {d:e}"
+            );
+            let dw = <Flex as FusedKernels>::conv_weight_gradient(
+                x.clone(),
+                w.clone(),
+                g.clone(),
+                &geometry,
+            );
+            let dw_burn = Flex::conv2d_weight_backward(x, w, g, geometry.options());
+            let d = relative_diff(dw, dw_burn);
+            assert!(
+                d < bound,
+                "case {k} {dtype:?}: weight gradient differs by {d:e}"
+            );
+        }
     }
 }
