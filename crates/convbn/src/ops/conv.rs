@@ -81,10 +81,11 @@ pub(crate) fn conv_weight_backward<B: Backend>(
 /// `dW = sum_n G_n · cols(X_n)^T` as matrix products, `cols` the im2col of the (zero-padded)
 /// input (`[C_in*kh*kw, oh*ow]` per image).
 ///
+/// Composed of backend operations: the default of backends without their own kernel (the CPU
+/// backend runs `ops/gemm_conv.rs` instead, and this only for the dtypes it does not take).
 /// burn's default weight gradient is a convolution of the transposed input with the output
-/// gradient as kernel, which runs at 8-50 GFLOP/s on Flex against 100-180 for the forward
-/// convolution (ResNet-50 shapes; `examples/conv_kernels.rs`); this runs at matrix-product
-/// speed. Two layouts, by which is larger of `K = C_in*kh*kw` and `L = oh*ow`:
+/// gradient as kernel, which ran at 8-50 GFLOP/s on the CPU backend against 100-180 for the
+/// forward convolution (ResNet-50 shapes); this runs at matrix-product speed. Two layouts, by which is larger of `K = C_in*kh*kw` and `L = oh*ow`:
 /// - `K <= 2L` (early, large feature maps): one product per image, `[N, C_out, L] x
 ///   [N, L, K]`, summed over `N`; 1x1 convolutions with stride 1 need no im2col at all;
 /// - `K > 2L` (late layers, small maps and many channels): the per-image products would be

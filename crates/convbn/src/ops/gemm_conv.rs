@@ -233,18 +233,16 @@ impl GemmConv {
             });
     }
 
-    /// Group `g`'s rows of the chunk's images of a `[N, C_out, L]` buffer, side by side
-    /// (`[og, chunk.len * L]`), into `out`.
-    fn gather_output_rows<T: Real>(&self, y: &[T], chunk: Chunk, g: usize, out: &mut [T]) {
+    /// Where each row of group `g` of the chunk's images lies in a `[N, C_out, L]` buffer that
+    /// starts at the chunk's first image, and in the same rows side by side (`[og, chunk.len *
+    /// L]`): `(offset there, offset side by side)`, one pair per `L`-long row.
+    fn output_rows(&self, chunk: Chunk, g: usize) -> impl Iterator<Item = (usize, usize)> {
         let (_, y_image) = self.image_sizes();
         let (l, og) = (self.l(), self.og());
         let ld = chunk.len * l;
-        for r in 0..og {
-            for t in 0..chunk.len {
-                let at = (chunk.start + t) * y_image + (g * og + r) * l;
-                out[r * ld + t * l..r * ld + (t + 1) * l].copy_from_slice(&y[at..at + l]);
-            }
-        }
+        (0..og).flat_map(move |r| {
+            (0..chunk.len).map(move |t| (t * y_image + (g * og + r) * l, r * ld + t * l))
+        })
     }
 
     /// The chunk's `cols` of group `g` (`[K, chunk pixels]`) and its row stride: the input
@@ -283,7 +281,10 @@ impl GemmConv {
             return (&grad[at..at + og * l], l);
         }
         buffer.resize(og * chunk.len * l, T::default());
-        self.gather_output_rows(grad, chunk, g, buffer);
+        let images = &grad[chunk.start * y_image..];
+        for (at, side) in self.output_rows(chunk, g) {
+            buffer[side..side + l].copy_from_slice(&images[at..at + l]);
+        }
         (buffer, chunk.len * l)
     }
 
@@ -316,12 +317,8 @@ impl GemmConv {
                     joined.resize(og * ld, T::default());
                     let dst = as_uninit(&mut joined);
                     product([og, ld, k], dst, ld, false, w, rhs, parallelism);
-                    for r in 0..og {
-                        for t in 0..chunk.len {
-                            let at = t * y_image + (g * og + r) * l;
-                            let row = &joined[r * ld + t * l..r * ld + (t + 1) * l];
-                            write_values(&mut y[at..at + l], row);
-                        }
+                    for (at, side) in self.output_rows(chunk, g) {
+                        write_values(&mut y[at..at + l], &joined[side..side + l]);
                     }
                 }
             }
@@ -374,16 +371,19 @@ impl GemmConv {
                     grad_g,
                     parallelism,
                 );
-                // Every plane of the chunk's images that belongs to group `g`, one task each.
+                // Group `g`'s planes of each of the chunk's images, one task each.
                 let rows_per_channel = taps * ld;
-                dx.par_chunks_mut(hw)
+                dx.par_chunks_mut(x_image)
                     .enumerate()
-                    .filter(|(p, _)| (p % self.in_channels) / cg == g)
-                    .for_each(|(p, plane)| {
-                        let (t, c) = (p / self.in_channels, p % self.in_channels - g * cg);
-                        let rows = &cols[c * rows_per_channel..(c + 1) * rows_per_channel];
-                        let plane = filled(plane, T::default());
-                        self.window.col2im_plane(rows, ld, t * l, plane);
+                    .for_each(|(t, image)| {
+                        image[g * cg * hw..(g + 1) * cg * hw]
+                            .par_chunks_mut(hw)
+                            .enumerate()
+                            .for_each(|(c, plane)| {
+                                let rows = &cols[c * rows_per_channel..(c + 1) * rows_per_channel];
+                                let plane = filled(plane, T::default());
+                                self.window.col2im_plane(rows, ld, t * l, plane);
+                            });
                     });
             }
         });

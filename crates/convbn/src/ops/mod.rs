@@ -28,20 +28,7 @@ use burn::backend::{Backend, backend_extension};
 use crate::activation::Activation;
 use crate::fold::{BnParams, fold_primitives_with, scale_weight_composed};
 use crate::geometry::ConvGeometry;
-use conv::{conv, conv_weight_backward};
-
-/// `dL/dW` of `conv(x, W)` given `grad = dL/d output`: the weight-gradient kernel every mode's
-/// convolution node uses (a batched matrix product over the im2col of `x` for 2-d convolutions
-/// without groups or dilation, the backend's own kernel otherwise). `weight` supplies the
-/// shape only.
-pub fn conv_weight_gradient<B: Backend>(
-    x: FloatTensor<B>,
-    weight: FloatTensor<B>,
-    grad: FloatTensor<B>,
-    geometry: &ConvGeometry,
-) -> FloatTensor<B> {
-    conv_weight_backward::<B>(x, weight, grad, geometry)
-}
+use conv::conv;
 
 /// The convolution kernels every mode's conv node runs on the CPU backend (Flex), callable on
 /// their own for benchmarks (`examples/conv_kernels.rs`): 2-d depthwise convolutions walk each

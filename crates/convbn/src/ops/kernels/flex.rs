@@ -75,13 +75,7 @@ fn writable(t: FlexTensor) -> FlexTensor {
 
 /// `t` as a contiguous f32 tensor (no copy when it already is); `None` for other dtypes.
 fn contiguous_f32(t: FlexTensor) -> Option<FlexTensor> {
-    if t.dtype() != DType::F32 {
-        return None;
-    }
-    if t.layout().contiguous_offsets().is_some() {
-        return Some(t);
-    }
-    Some(t.to_contiguous())
+    (t.dtype() == DType::F32).then(|| flex_conv::contiguous(t))
 }
 
 /// The values of a contiguous f32 tensor (from [`channel_vector`]).

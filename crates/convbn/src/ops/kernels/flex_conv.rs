@@ -71,7 +71,7 @@ pub(super) fn plan(
 }
 
 /// `t` contiguous (copied only when strided or broadcast).
-fn contiguous(t: FlexTensor) -> FlexTensor {
+pub(super) fn contiguous(t: FlexTensor) -> FlexTensor {
     if t.layout().contiguous_offsets().is_some() {
         t
     } else {
