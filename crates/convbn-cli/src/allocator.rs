@@ -6,12 +6,20 @@
 //! 224x224, 2 cores) 16 % of Eval's and 6 % of Tune's step time (`convbn bench`, measured with
 //! and without this policy; docs/performance.md). The command raises glibc's mmap and trim
 //! thresholds so that freed blocks are reused instead; peak memory is unchanged, the resident
-//! set simply does not shrink between steps. `CONVBN_MALLOC=system` keeps glibc's defaults.
+//! set simply does not shrink between steps. It also keeps every thread on glibc's main arena:
+//! the kernels allocate scratch on the rayon threads too, and a thread's own arena lives in
+//! 64 MiB heaps that glibc grows and shrinks with `mmap`/`munmap` whatever the thresholds, so
+//! blocks freed there went back to the system and came back page-faulted and zeroed, with a
+//! TLB shootdown on every core each time (ResNet-50, batch 1, 112x112: `smp_call_function_many_cond`
+//! and `native_write_msr` were 24 % of the profile when the step ran on a rayon thread).
+//! `CONVBN_MALLOC=system` keeps glibc's defaults.
 
 /// Blocks below this many bytes come from the heap rather than their own `mmap`.
 const MMAP_THRESHOLD: usize = 1 << 30;
 /// Free memory at the top of the heap is returned to the system only above this many bytes.
 const TRIM_THRESHOLD: usize = (1 << 31) - 1;
+/// Arenas: one, the main heap, which the thresholds above govern.
+const ARENA_MAX: usize = 1;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -34,6 +42,7 @@ fn apply() -> bool {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD as libc::c_int) == 1
             && libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD as libc::c_int) == 1
+            && libc::mallopt(libc::M_ARENA_MAX, ARENA_MAX as libc::c_int) == 1
     }
 }
 
@@ -50,7 +59,8 @@ pub fn share_with(cmd: &mut std::process::Command) {
             "GLIBC_TUNABLES",
             format!(
                 "glibc.malloc.mmap_threshold={MMAP_THRESHOLD}:\
-                 glibc.malloc.trim_threshold={TRIM_THRESHOLD}"
+                 glibc.malloc.trim_threshold={TRIM_THRESHOLD}:\
+                 glibc.malloc.arena_max={ARENA_MAX}"
             ),
         );
     }

@@ -19,6 +19,7 @@ pub mod ops;
 mod scales;
 mod stack;
 mod switch;
+pub mod threads;
 mod validate;
 mod walk;
 

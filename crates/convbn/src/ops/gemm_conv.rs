@@ -423,7 +423,12 @@ impl GemmConv {
         let partials: Vec<Vec<T>> = ranges
             .into_par_iter()
             .map(|(start, end)| {
-                let mut dw = vec![T::default(); size];
+                if l == 0 {
+                    return vec![T::default(); size];
+                }
+                // The first chunk's products write every element (no zeroing pass over the
+                // weights), the others add to them.
+                let mut dw = uninit::<T>(size);
                 let len = self.chunk_len(end - start);
                 let (mut cols, mut joined) = (Vec::new(), Vec::new());
                 for s in (start..end).step_by(len) {
@@ -438,11 +443,14 @@ impl GemmConv {
                         // cols^T: `[chunk pixels, K]`.
                         let (cols_g, cols_ld) = self.input_rows(x, chunk, g, &mut cols);
                         let cols_t = Operand::transposed(cols_g, cols_ld);
-                        let out = as_uninit(&mut dw[g * og * k..(g + 1) * og * k]);
-                        product([og, k, ld], out, k, true, grad_g, cols_t, parallelism);
+                        let out = &mut dw[g * og * k..(g + 1) * og * k];
+                        let accumulate = s != start;
+                        product([og, k, ld], out, k, accumulate, grad_g, cols_t, parallelism);
                     }
                 }
-                dw
+                // SAFETY: the first chunk's products (`ld > 0`: `l > 0` and a non-empty chunk)
+                // wrote every `[og, k]` block of every group, which tile `dw`.
+                unsafe { assume_init(dw) }
             })
             .collect();
         let mut partials = partials.into_iter();

@@ -20,7 +20,6 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use convbn::DeviceSpec;
 use convbn::Mode;
-use convbn::flops::count_convolution_flops;
 use convbn_zoo::Architecture;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -221,8 +220,7 @@ fn measure(
             let model = &models[m];
             // The first step also counts the convolutions' operations (the same in every
             // mode).
-            let (cost, flops) = count_convolution_flops(|| step(model, w, device));
-            let cost = cost?;
+            let (cost, flops) = step(model, w, device)?;
             if i == 0 && m == 0 {
                 gflop = flops / 1e9;
             }

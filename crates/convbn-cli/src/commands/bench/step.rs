@@ -3,7 +3,9 @@
 
 use anyhow::{Context, Result};
 use burn::tensor::{Device, Distribution, Tensor};
+use convbn::flops::count_convolution_flops;
 use convbn::measure::{StepCost, measure_step};
+use convbn::threads::on_compute_threads;
 use convbn::{Mode, set_mode};
 use convbn_zoo::{Architecture, Model};
 
@@ -27,13 +29,18 @@ pub fn build(arch: Architecture, mode: Mode, device: &Device) -> Result<Model> {
     Ok(model)
 }
 
-/// Run one training step of `model` on a fresh random batch and measure it.
-pub fn step(model: &Model, w: Workload, device: &Device) -> Result<StepCost> {
+/// Run one training step of `model` on a fresh random batch, on the CPU backend's compute
+/// threads as training does ([`on_compute_threads`]), and measure it: its cost and its
+/// convolutions' operations ([`count_convolution_flops`]).
+pub fn step(model: &Model, w: Workload, device: &Device) -> Result<(StepCost, f64)> {
     let x = Tensor::<4>::random(
         [w.batch, 3, w.size, w.size],
         Distribution::Normal(0.0, 1.0),
         device,
     );
-    measure_step(x, |x| model.forward(x))
-        .with_context(|| format!("{} step at batch {} size {}", w.arch, w.batch, w.size))
+    let (cost, flops) =
+        on_compute_threads(|| count_convolution_flops(|| measure_step(x, |x| model.forward(x))));
+    let cost =
+        cost.with_context(|| format!("{} step at batch {} size {}", w.arch, w.batch, w.size))?;
+    Ok((cost, flops))
 }

@@ -55,7 +55,7 @@ pub fn run(args: Args) -> Result<()> {
     rss::reset_peak();
     // The warm-up materialises lazily initialised parameters and thread pools.
     step(&model, w, &device)?;
-    let cost = step(&model, w, &device)?;
+    let (cost, _) = step(&model, w, &device)?;
     let memory = Memory {
         retained_bytes: cost.retained_bytes,
         peak_bytes: cost.peak_bytes,
