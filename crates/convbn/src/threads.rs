@@ -6,8 +6,9 @@
 //! thousand per step (ResNet-50 or MobileNetV2, batch 1: about 2,300 context switches per
 //! step), while the calling core idles. Called from a pool thread, an operation runs on that
 //! thread and the others join in: the caller's core works. PyTorch's OpenMP does the same (its
-//! calling thread is one of the team). At batch 1, 112x112 this made MobileNetV2's step
-//! 20-30 % faster on 2 cores (`convbn bench`, docs/performance.md); large steps are unchanged.
+//! calling thread is one of the team). On 2 cores at batch 1, 112x112 this made
+//! MobileNetV2's training step 18-31 % faster (`convbn bench`, docs/performance.md); at batch
+//! 8, 224x224 the difference was within run-to-run noise.
 
 /// Run `f` on one of the CPU backend's compute threads and return its result; inline when
 /// already on one (or without the CPU backend). A panic in `f` propagates to the caller.
