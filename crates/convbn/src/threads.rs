@@ -13,8 +13,13 @@
 /// Run `f` on one of the CPU backend's compute threads and return its result; inline when
 /// already on one (or without the CPU backend). A panic in `f` propagates to the caller.
 ///
-/// Thread-local state set by the caller (e.g. [`crate::flops::count_convolution_flops`]) is
-/// not seen inside `f`: start such scopes inside it.
+/// Which thread runs `f` can change from call to call. Thread-local state set by the caller
+/// (e.g. [`crate::flops::count_convolution_flops`]) is not seen inside `f`: start such scopes
+/// inside it. burn's running statistics (`RunningState`, the BN statistics that Train mode
+/// updates) are kept per thread and averaged over threads when read, so Train-mode steps must
+/// not go through this function: their statistics would mix updates made on different
+/// threads. Eval, Tune and Deploy never update them; `convbn bench` times every mode this way
+/// (its Train-mode statistics are not used), the lock-step trainer does not.
 pub fn on_compute_threads<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     #[cfg(feature = "flex")]
     {

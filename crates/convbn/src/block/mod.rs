@@ -197,7 +197,8 @@ impl<const R: usize> ConvBn<R> {
             Mode::Tune => {
                 let device = x.device();
                 let (gamma, beta) = self.affine_or_identity(&device);
-                let bias = self.bias_or_zeros(bias, &device);
+                // No conv bias: an empty vector (nothing allocated or kept for it).
+                let bias = bias.unwrap_or_else(|| Tensor::zeros([0], &device));
                 let out = <Dispatch as TuneConvOps>::tune_conv(
                     x.into_dispatch(),
                     self.weight.val().into_dispatch(),
@@ -283,10 +284,6 @@ impl<const R: usize> ConvBn<R> {
     }
 
     /// The conv bias, or zeros for a block without one (the fused ops always take a bias).
-    fn bias_or_zeros(&self, bias: Option<Tensor<1>>, device: &burn::tensor::Device) -> Tensor<1> {
-        bias.unwrap_or_else(|| Tensor::zeros([self.options.out_channels], device))
-    }
-
     fn affine_or_identity(&self, device: &burn::tensor::Device) -> (Tensor<1>, Tensor<1>) {
         let c = self.options.out_channels;
         let gamma = self

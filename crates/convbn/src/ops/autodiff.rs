@@ -41,7 +41,7 @@ use burn_autodiff::ops::{Backward, NodeGuard, Ops, OpsKind};
 use burn_autodiff::{Autodiff, NodeId};
 
 use super::kernels::{ActivationGradient, DScale, FusedKernels, Sums};
-use super::{TuneConvOps, tune_forward};
+use super::{TuneConvOps, present, tune_forward};
 use crate::activation::Activation;
 use crate::fold::{BnParams, FoldVectors, fold_primitives_with};
 use crate::geometry::ConvGeometry;
@@ -314,7 +314,7 @@ impl<B: TuneConvOps + FusedKernels, C: CheckpointStrategy> TuneConvOps for Autod
         // dW' needs X; dX needs only W'. Keep X only when W or gamma needs a gradient.
         let keep_x = weight.is_tracked() || gamma.is_tracked();
         let bn = BnParams::<B> {
-            bias: Some(bias.into_primitive()),
+            bias: present::<B>(bias.into_primitive()),
             gamma: Some(gamma.into_primitive()),
             beta: Some(beta.into_primitive()),
             mean: running_mean.into_primitive(),

@@ -22,6 +22,7 @@ mod window;
 
 pub(crate) use activation_node::Kept;
 
+use burn::backend::TensorMetadata;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, backend_extension};
 
@@ -84,8 +85,9 @@ pub trait TuneConvOps: Backend {
     /// `s = gamma/sqrt(var+eps)` and `A` the fused `activation`.
     ///
     /// Shapes: `x` `[N, C_in, ...]`, `weight` `[C_out, C_in/groups, k...]`, every vector
-    /// `[C_out]`; rank 3, 4 or 5 as given by `geometry`. A block without conv bias passes zeros,
-    /// a non-affine one ones and zeros, as untracked constants. Gradients (on autodiff backends)
+    /// `[C_out]`; rank 3, 4 or 5 as given by `geometry`. A block without conv bias passes an
+    /// empty `bias` (shape `[0]`: `b = 0`, nothing computed or kept for it), a non-affine one
+    /// ones and zeros as untracked constants. Gradients (on autodiff backends)
     /// flow to the tracked ones of `x`, `weight`, `bias`, `gamma` and `beta`; the running
     /// statistics are constants. With an activation, the autodiff backward takes the
     /// activation's mask from the op's output (see [`Activation`]).
@@ -103,7 +105,7 @@ pub trait TuneConvOps: Backend {
         activation: Activation,
     ) -> FloatTensor<Self> {
         let bn = BnParams {
-            bias: Some(bias),
+            bias: present::<Self>(bias),
             gamma: Some(gamma),
             beta: Some(beta),
             mean: running_mean,
@@ -153,6 +155,12 @@ pub trait TuneConvOps: Backend {
     ) -> FloatTensor<Self> {
         activation.forward::<Self>(conv::<Self>(x, weight, None, &geometry))
     }
+}
+
+/// `bias` unless it is empty (the convention of [`TuneConvOps::tune_conv`] for "no conv
+/// bias").
+pub(crate) fn present<B: Backend>(bias: FloatTensor<B>) -> Option<FloatTensor<B>> {
+    (bias.shape().num_elements() > 0).then_some(bias)
 }
 
 /// The forward of Tune's op on any backend: fold with `scale_weight` (the backend's kernel, or
