@@ -17,6 +17,7 @@ use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use convbn::measure::Meter;
+use convbn::threads::on_compute_threads;
 use convbn::{ConvBnError, Mode, set_mode};
 
 use crate::checkpoint::{self, Log, Position};
@@ -118,17 +119,17 @@ impl<'a> Plan<'a> {
 }
 
 /// What a lock-step run trains: everything that differs between fine-tuning and detection.
-pub trait Task: Sized {
+pub trait Task: Sized + Sync {
     /// The model each mode trains.
     type Model: Module;
     /// The run's log, carried in every checkpoint.
     type Log: Log + Clone;
-    /// Task-specific figures of one iteration.
-    type Details;
-    /// The inputs of one iteration, shared by every mode.
-    type Batch;
-    /// Everything that can stop the run.
-    type Error: From<TrainError> + From<ConvBnError>;
+    /// Task-specific figures of one iteration (made on a compute thread: `Send`).
+    type Details: Send;
+    /// The inputs of one iteration, shared by every mode (read on a compute thread: `Sync`).
+    type Batch: Sync;
+    /// Everything that can stop the run (`Send`: a step runs on a compute thread).
+    type Error: From<TrainError> + From<ConvBnError> + Send;
 
     /// Salt of the per-epoch shuffle: `Rng::new(&[seed, epoch, ORDER_SALT])`.
     const ORDER_SALT: u64;
@@ -333,29 +334,43 @@ impl<T: Task> Lockstep<T> {
                 if run.log.diverged() {
                     continue; // diverged: stopped before the bad step, record kept
                 }
-                let meter = Meter::start_on(&self.device);
-                let forward = self.task.forward(run.model(), &batch)?;
-                let loss = forward.loss.clone().into_scalar::<f64>();
-                // A reading after forward, when the step holds the most: a GPU's memory pool
-                // keeps no peak, so there the step's peak is the highest reading (a no-op for
-                // the CPU's counting allocator, which tracks its own peak).
-                meter.held_bytes();
-                // A non-finite loss stops the mode before its step: the model (and so every
-                // later checkpoint) keeps the last finite weights.
-                if loss.is_finite() {
-                    let grads = GradientsParams::from_grads(forward.loss.backward(), run.model());
-                    // Taken only now, so an error above leaves the run's model in place.
-                    let model = run.model.take().expect("model present between steps");
-                    run.model = Some(run.optimizer.step(lr, model, grads));
-                }
-                let iteration = Iteration {
-                    step,
-                    epoch,
-                    loss,
-                    lr,
-                    ms: meter.elapsed_ms(),
-                    step_peak_bytes: meter.peak_bytes(),
-                    peak_bytes: meter.process_peak_bytes(),
+                let (task, device) = (&self.task, &self.device);
+                let (model_slot, optimizer) = (&mut run.model, &mut run.optimizer);
+                let mut step_once = || {
+                    let meter = Meter::start_on(device);
+                    let model = model_slot.as_ref().expect("model present between steps");
+                    let forward = task.forward(model, &batch)?;
+                    let loss = forward.loss.clone().into_scalar::<f64>();
+                    // A reading after forward, when the step holds the most: a GPU's memory
+                    // pool keeps no peak, so there the step's peak is the highest reading (a
+                    // no-op for the CPU's counting allocator, which tracks its own peak).
+                    meter.held_bytes();
+                    // A non-finite loss stops the mode before its step: the model (and so
+                    // every later checkpoint) keeps the last finite weights.
+                    if loss.is_finite() {
+                        let grads = GradientsParams::from_grads(forward.loss.backward(), model);
+                        // Taken only now, so an error above leaves the run's model in place.
+                        let model = model_slot.take().expect("model present between steps");
+                        *model_slot = Some(optimizer.step(lr, model, grads));
+                    }
+                    let iteration = Iteration {
+                        step,
+                        epoch,
+                        loss,
+                        lr,
+                        ms: meter.elapsed_ms(),
+                        step_peak_bytes: meter.peak_bytes(),
+                        peak_bytes: meter.process_peak_bytes(),
+                    };
+                    Ok::<_, T::Error>((forward, iteration))
+                };
+                // On the CPU backend's compute threads (`convbn::threads`), except in Train
+                // mode: burn keeps the BN running statistics that Train updates per thread,
+                // and which pool thread runs a step changes from step to step.
+                let (forward, iteration) = if run.mode == Mode::Train {
+                    step_once()?
+                } else {
+                    on_compute_threads(step_once)?
                 };
                 let record = self.task.record(iteration, forward.details);
                 observer.step(run.mode, &record, per_epoch);

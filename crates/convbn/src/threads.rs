@@ -18,8 +18,9 @@
 /// inside it. burn's running statistics (`RunningState`, the BN statistics that Train mode
 /// updates) are kept per thread and averaged over threads when read, so Train-mode steps must
 /// not go through this function: their statistics would mix updates made on different
-/// threads. Eval, Tune and Deploy never update them; `convbn bench` times every mode this way
-/// (its Train-mode statistics are not used), the lock-step trainer does not.
+/// threads. Eval, Tune and Deploy never update them: the lock-step trainer (`finetune`,
+/// `compare-modes`, `detect train`) runs their steps here and Train's on the calling thread;
+/// `convbn bench` runs every mode here (its Train-mode statistics are never read).
 pub fn on_compute_threads<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     #[cfg(feature = "flex")]
     {
