@@ -283,7 +283,7 @@ impl<const R: usize> ConvBn<R> {
         })
     }
 
-    /// The conv bias, or zeros for a block without one (the fused ops always take a bias).
+    /// BN's `gamma` and `beta`, or ones and zeros for a BN without affine parameters.
     fn affine_or_identity(&self, device: &burn::tensor::Device) -> (Tensor<1>, Tensor<1>) {
         let c = self.options.out_channels;
         let gamma = self

@@ -25,7 +25,7 @@
 //! so results do not depend on scheduling.
 
 use std::mem::{ManuallyDrop, MaybeUninit};
-use std::ops::AddAssign;
+use std::ops::{AddAssign, Range};
 
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -162,6 +162,13 @@ impl GemmConv {
     /// Rows of `cols` per group: `cg * kh * kw`.
     fn k(&self) -> usize {
         self.cg() * self.window.taps()
+    }
+
+    /// Group `g`'s filters in a weight (or weight gradient) `[C_out, K]`: rows `g * og` to
+    /// `(g + 1) * og`.
+    fn group_weights(&self, g: usize) -> Range<usize> {
+        let size = self.og() * self.k();
+        g * size..(g + 1) * size
     }
 
     /// Output pixels per image.
@@ -307,7 +314,7 @@ impl GemmConv {
             let mut cols = Vec::new();
             let mut joined = Vec::new();
             for g in 0..self.groups {
-                let w = Operand::rows(&weight[g * og * k..(g + 1) * og * k], k);
+                let w = Operand::rows(&weight[self.group_weights(g)], k);
                 let (cols_g, cols_ld) = self.input_rows(x, chunk, g, &mut cols);
                 let rhs = Operand::rows(cols_g, cols_ld);
                 if chunk.len == 1 {
@@ -353,7 +360,7 @@ impl GemmConv {
             let mut cols = Vec::new();
             for g in 0..self.groups {
                 // W_g^T: `[K, og]`.
-                let wt = Operand::transposed(&weight[g * og * k..(g + 1) * og * k], k);
+                let wt = Operand::transposed(&weight[self.group_weights(g)], k);
                 let (grad_g, grad_ld) = self.gradient_rows(grad, chunk, g, &mut joined);
                 let grad_g = Operand::rows(grad_g, grad_ld);
                 if self.reads_in_place(chunk) {
@@ -443,7 +450,7 @@ impl GemmConv {
                         // cols^T: `[chunk pixels, K]`.
                         let (cols_g, cols_ld) = self.input_rows(x, chunk, g, &mut cols);
                         let cols_t = Operand::transposed(cols_g, cols_ld);
-                        let out = &mut dw[g * og * k..(g + 1) * og * k];
+                        let out = &mut dw[self.group_weights(g)];
                         let accumulate = s != start;
                         product([og, k, ld], out, k, accumulate, grad_g, cols_t, parallelism);
                     }
