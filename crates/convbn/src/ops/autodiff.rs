@@ -40,10 +40,10 @@ use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, NodeGuard, Ops, OpsKind};
 use burn_autodiff::{Autodiff, NodeId};
 
-use super::kernels::{ActivationGradient, DScale, FusedKernels, Sums};
+use super::kernels::{ActivationGradient, BnGradients, DScale, FusedKernels, Sums};
 use super::{TuneConvOps, present, tune_forward};
 use crate::activation::Activation;
-use crate::fold::{BnParams, FoldVectors, fold_primitives_with};
+use crate::fold::{BnParams, fold_primitives_with};
 use crate::geometry::ConvGeometry;
 use crate::ops::Kept;
 
@@ -97,12 +97,10 @@ impl<B: FusedKernels, const N: usize> Backward<B, N> for FusedConvBackward {
         let needs_weight_grad = node_weight.is_some() || node_gamma.is_some();
 
         // Output side: G_s = G * s, W' never formed (see the module docs).
-        let output_side = bn.as_ref().and_then(|bn| {
-            B::scale_on_output()
-                .then(|| B::fold_vectors(bn.clone()))
-                .filter(|v| B::invertible_scale(&v.scale))
-        });
-        if let Some(v) = output_side {
+        let output_side = bn
+            .as_ref()
+            .filter(|bn| B::scale_on_output() && B::invertible_fold(bn));
+        if let Some(bn) = output_side {
             // `d_s = sum G * conv(X, W)`, and where the output `A` was kept `conv(X, W) = (A -
             // b') / s` wherever `G` is not zero: `d_s = (sum G A - b' sum G) / s`, from the
             // pass over `G` instead of one over the weights.
@@ -115,7 +113,7 @@ impl<B: FusedKernels, const N: usize> Backward<B, N> for FusedConvBackward {
                 grad: g,
                 sums: d_bias_folded,
                 output_products,
-            } = B::activation_gradient(grad, kept, activation, Some(v.scale.clone()), sums);
+            } = B::activation_gradient(grad, kept, activation, Some(bn), sums);
             let d_bias_folded = d_bias_folded.expect("sums requested");
             if let Some(node) = node_x {
                 let dx = B::conv_input_gradient(x_shape, weight.clone(), g.clone(), &geometry);
@@ -130,12 +128,14 @@ impl<B: FusedKernels, const N: usize> Backward<B, N> for FusedConvBackward {
                 None => d_weight
                     .clone()
                     .filter(|_| node_gamma.is_some())
-                    .map(|dw| DScale::Weights(B::scale_gradient(dw, weight, v.scale.clone()))),
+                    .map(|dw| DScale::Weights(B::scale_gradient(dw, weight, bn))),
             };
             if let (Some(node), Some(d_weight)) = (node_weight, d_weight) {
                 grads.register::<B>(node.id, d_weight);
             }
-            register_bn_grads::<B>(grads, bn_nodes, &v, d_scale, d_bias_folded);
+            let d_scale = d_scale.filter(|_| node_gamma.is_some());
+            let g = B::fold_gradients(bn, d_scale, d_bias_folded, node_bias.is_some());
+            register_bn_grads::<B>(grads, bn_nodes, g);
             return;
         }
 
@@ -179,7 +179,11 @@ impl<B: FusedKernels, const N: usize> Backward<B, N> for FusedConvBackward {
             return;
         };
         match &folded {
-            Some(f) => register_bn_grads::<B>(grads, bn_nodes, &f.vectors, d_scale, d_bias_folded),
+            Some(f) => {
+                let d_scale = d_scale.filter(|_| node_gamma.is_some());
+                let g = B::bn_gradients(&f.vectors, d_scale, d_bias_folded, node_bias.is_some());
+                register_bn_grads::<B>(grads, bn_nodes, g);
+            }
             None => {
                 if let Some(node) = node_bias {
                     grads.register::<B>(node.id, d_bias_folded);
@@ -193,12 +197,8 @@ impl<B: FusedKernels, const N: usize> Backward<B, N> for FusedConvBackward {
 fn register_bn_grads<B: FusedKernels>(
     grads: &mut Gradients,
     [bias, gamma, beta]: [Option<NodeId>; 3],
-    v: &FoldVectors<B>,
-    d_scale: Option<DScale<B>>,
-    d_bias_folded: FloatTensor<B>,
+    g: BnGradients<B>,
 ) {
-    let d_scale = d_scale.filter(|_| gamma.is_some());
-    let g = B::bn_gradients(v, d_scale, d_bias_folded, bias.is_some());
     if let (Some(id), Some(d_gamma)) = (gamma, g.gamma) {
         grads.register::<B>(id, d_gamma);
     }
@@ -327,9 +327,8 @@ impl<B: TuneConvOps + FusedKernels, C: CheckpointStrategy> TuneConvOps for Autod
         // dropped here.
         let forward = move |x: FloatTensor<B>, weight: FloatTensor<B>| {
             if B::scale_on_output() {
-                let v = B::fold_vectors(inner_bn);
                 let y = B::conv_forward(x, weight, &inner_geometry);
-                B::affine_activation(y, Some(v.scale), Some(v.bias), activation)
+                B::fold_activation(y, &inner_bn, activation)
             } else {
                 tune_forward::<B>(
                     x,

@@ -6,7 +6,7 @@ use burn::backend::{Backend, TensorMetadata};
 
 use super::{ActivationGradient, BnGradients, DScale, FusedKernels, Sums};
 use crate::activation::Activation;
-use crate::fold::{FoldVectors, per_channel, scale_weight_composed};
+use crate::fold::{BnParams, FoldVectors, fold_vectors, per_channel, scale_weight_composed};
 use crate::ops::Kept;
 use crate::ops::conv::sum_per_channel;
 
@@ -56,7 +56,18 @@ pub(crate) fn affine_activation_composed<B: Backend>(
     activation.forward::<B>(y)
 }
 
-/// The composed [`FusedKernels::activation_gradient`].
+/// The composed [`FusedKernels::fold_activation`]: the fold's vectors, then
+/// [`FusedKernels::affine_activation`].
+pub(crate) fn fold_activation_composed<B: FusedKernels>(
+    y: FloatTensor<B>,
+    bn: &BnParams<B>,
+    activation: Activation,
+) -> FloatTensor<B> {
+    let v = fold_vectors::<B>(bn.clone());
+    B::affine_activation(y, Some(v.scale), Some(v.bias), activation)
+}
+
+/// The composed [`FusedKernels::activation_gradient`] with the scale given as a tensor.
 pub(crate) fn activation_gradient_composed<B: FusedKernels>(
     grad: FloatTensor<B>,
     kept: Option<Kept<B>>,

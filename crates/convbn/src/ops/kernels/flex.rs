@@ -8,11 +8,11 @@ use rayon::prelude::*;
 
 use super::{
     ActivationGradient, BnGradients, DScale, FusedKernels, Sums, activation_gradient_composed,
-    affine_activation_composed, bn_gradients_composed, flex_conv, scale_gradient_composed,
-    scale_weight_backward_composed,
+    affine_activation_composed, bn_gradients_composed, flex_conv, fold_activation_composed,
+    scale_gradient_composed, scale_weight_backward_composed,
 };
 use crate::activation::Activation;
-use crate::fold::{BnParams, FoldVectors, fold_vectors, scale_weight_composed};
+use crate::fold::{BnParams, fold_vectors, scale_weight_composed};
 use crate::geometry::ConvGeometry;
 use crate::ops::Kept;
 use crate::ops::lanes::dot_f64;
@@ -78,19 +78,129 @@ fn contiguous_f32(t: FlexTensor) -> Option<FlexTensor> {
     (t.dtype() == DType::F32).then(|| flex_conv::contiguous(t))
 }
 
-/// The values of a contiguous f32 tensor (from [`channel_vector`]).
-fn f32_slice(t: &FlexTensor) -> &[f32] {
-    t.as_slice::<f32>().expect("contiguous f32")
-}
-
-/// [`f32_slice`] of an optional vector.
-fn optional_slice(t: &Option<FlexTensor>) -> Option<&[f32]> {
-    t.as_ref().map(f32_slice)
-}
-
 /// `(weights per output channel, channels)` when `w` splits evenly into `s.len()` rows.
 fn rows(w: &[f32], s: &[f32]) -> Option<usize> {
     (!s.is_empty() && !w.is_empty() && w.len().is_multiple_of(s.len())).then(|| w.len() / s.len())
+}
+
+/// A `[C]` f32 vector's values, without a copy; `None` when it is not one or is strided.
+fn vector(t: &FlexTensor, c: usize) -> Option<&[f32]> {
+    t.as_slice::<f32>().filter(|v| v.len() == c)
+}
+
+/// A block's fold as four `[C]` columns in one buffer: `s`, `b'`, `1 / sqrt(var + eps)` and
+/// `b - mean`, from its BN vectors by the composed fold's operations in its order (same f32
+/// values), one vectorised loop each. The output-side kernels build it where they need it,
+/// in forward and again in backward: one heap block, where the fold's four vectors as
+/// tensors cost each block several heap blocks and tensor wrappers, twice per step.
+struct FoldTable {
+    values: Vec<f32>,
+    channels: usize,
+}
+
+impl FoldTable {
+    /// The fold of `bn`'s `[c]` vectors; `None` when one is not a contiguous f32 `[c]`
+    /// vector (callers then take the composed path).
+    fn new(bn: &BnParams<Flex>, c: usize) -> Option<Self> {
+        fn optional(t: &Option<FlexTensor>, c: usize) -> Option<Option<&[f32]>> {
+            match t {
+                None => Some(None),
+                Some(t) => vector(t, c).map(Some),
+            }
+        }
+        let (gamma, beta, bias) = (
+            optional(&bn.gamma, c)?,
+            optional(&bn.beta, c)?,
+            optional(&bn.bias, c)?,
+        );
+        let (mean, var, eps) = (vector(&bn.mean, c)?, vector(&bn.var, c)?, bn.eps as f32);
+        let mut values = vec![0.0f32; 4 * c];
+        let (scale, rest) = values.split_at_mut(c);
+        let (folded, rest) = rest.split_at_mut(c);
+        let (inv_std, centered) = rest.split_at_mut(c);
+        for (i, v) in inv_std.iter_mut().zip(var) {
+            *i = 1.0 / (v + eps).sqrt();
+        }
+        match gamma {
+            Some(g) => {
+                for ((s, g), i) in scale.iter_mut().zip(g).zip(&*inv_std) {
+                    *s = g * i;
+                }
+            }
+            None => scale.copy_from_slice(inv_std),
+        }
+        match bias {
+            Some(b) => {
+                for ((x, b), m) in centered.iter_mut().zip(b).zip(mean) {
+                    *x = b - m;
+                }
+            }
+            None => {
+                for (x, m) in centered.iter_mut().zip(mean) {
+                    *x = -m;
+                }
+            }
+        }
+        for ((f, x), s) in folded.iter_mut().zip(&*centered).zip(&*scale) {
+            *f = x * s;
+        }
+        if let Some(beta) = beta {
+            for (f, b) in folded.iter_mut().zip(beta) {
+                *f += b;
+            }
+        }
+        Some(Self {
+            values,
+            channels: c,
+        })
+    }
+
+    /// Column `k` (0: `s`, 1: `b'`, 2: `1 / sqrt(var + eps)`, 3: `b - mean`).
+    fn column(&self, k: usize) -> &[f32] {
+        &self.values[k * self.channels..(k + 1) * self.channels]
+    }
+
+    /// `s = gamma / sqrt(var + eps)`.
+    fn scale(&self) -> &[f32] {
+        self.column(0)
+    }
+
+    /// `b' = (b - mean) * s + beta`.
+    fn bias(&self) -> &[f32] {
+        self.column(1)
+    }
+
+    /// `1 / sqrt(var + eps)`.
+    fn inv_std(&self) -> &[f32] {
+        self.column(2)
+    }
+
+    /// `b - mean`.
+    fn centered_bias(&self) -> &[f32] {
+        self.column(3)
+    }
+}
+
+/// `A(y * a + b)` over every plane of `y` (`[N, C, ...]` in planes of `plane` values), with
+/// `(a, b) = coefficients(channel)` computed once per plane; in place when `y` is ours.
+fn affine_planes(
+    y: FlexTensor,
+    plane: usize,
+    activation: Activation,
+    coefficients: impl Fn(usize) -> (f32, f32) + Sync,
+) -> FlexTensor {
+    let c = y.layout().shape()[1];
+    let mut y = writable(y);
+    let (start, end) = y.layout().contiguous_offsets().expect("contiguous");
+    let data = &mut y.storage_mut::<f32>()[start..end];
+    data.par_chunks_mut(plane)
+        .enumerate()
+        .with_min_len((CHUNK / plane).max(1))
+        .for_each(|(i, p)| {
+            let (a, b) = coefficients(i % c);
+            affine_plane(p, a, b, activation);
+        });
+    y
 }
 
 /// `A(v * a + b)` for every value of one channel's plane (a named function, so that profiles
@@ -228,6 +338,7 @@ impl FusedKernels for Flex {
         out.par_chunks_mut(row)
             .zip(w.par_chunks(row))
             .zip(s.par_iter())
+            .with_min_len((CHUNK / row).max(1))
             .for_each(|((out, w), &s)| {
                 for (o, &w) in out.iter_mut().zip(w) {
                     *o = w * s;
@@ -267,6 +378,7 @@ impl FusedKernels for Flex {
             .zip(w.par_chunks(row))
             .zip(s.par_iter())
             .zip(d_scale.par_iter_mut())
+            .with_min_len((CHUNK / row).max(1))
             .for_each(|(((g, w), &s), ds)| {
                 let mut acc = 0.0f64;
                 for (g, &w) in g.iter_mut().zip(w) {
@@ -337,108 +449,47 @@ impl FusedKernels for Flex {
         grad
     }
 
-    fn fold_vectors(bn: BnParams<Self>) -> FoldVectors<Self> {
-        let c = bn.mean.layout().shape().num_elements();
-        let vectors = (
-            channel_vector(bn.bias.clone(), c),
-            channel_vector(bn.gamma.clone(), c),
-            channel_vector(bn.beta.clone(), c),
-            channel_vector(Some(bn.mean.clone()), c).flatten(),
-            channel_vector(Some(bn.var.clone()), c).flatten(),
-        );
-        let (Some(bias), Some(gamma), Some(beta), Some(mean), Some(var)) = vectors else {
-            return fold_vectors::<Self>(bn);
-        };
-        let (bias, gamma, beta) = (
-            optional_slice(&bias),
-            optional_slice(&gamma),
-            optional_slice(&beta),
-        );
-        let (Some(mean), Some(var)) = (mean.as_slice::<f32>(), var.as_slice::<f32>()) else {
-            return fold_vectors::<Self>(bn);
-        };
-        // The composed fold's operations in its order (same f32 results), each a loop over
-        // plain slices that the compiler vectorises (`sqrtps`, `divps`): this runs for every
-        // block in forward and again in backward.
-        let eps = bn.eps as f32;
-        let inv_std: Vec<f32> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
-        let scale: Vec<f32> = match gamma {
-            Some(g) => g.iter().zip(&inv_std).map(|(g, i)| g * i).collect(),
-            None => inv_std.clone(),
-        };
-        let centered: Vec<f32> = match bias {
-            Some(b) => b.iter().zip(mean).map(|(b, m)| b - m).collect(),
-            None => mean.iter().map(|m| -m).collect(),
-        };
-        let shifted = centered.iter().zip(&scale).map(|(c, s)| c * s);
-        let folded: Vec<f32> = match beta {
-            Some(beta) => shifted.zip(beta).map(|(x, b)| x + b).collect(),
-            None => shifted.collect(),
-        };
-        let out = [folded, scale, inv_std, centered];
-        let [bias, scale, inv_std, centered_bias] =
-            out.map(|v| FlexTensor::from_data(TensorData::new(v, [c])));
-        FoldVectors {
-            bias,
-            scale,
-            inv_std,
-            centered_bias,
-        }
-    }
-
-    fn bn_gradients(
-        v: &FoldVectors<Self>,
+    fn fold_gradients(
+        bn: &BnParams<Self>,
         d_scale: Option<DScale<Self>>,
         d_bias_folded: FloatTensor<Self>,
         bias: bool,
     ) -> BnGradients<Self> {
-        let c = v.scale.layout().shape().num_elements();
-        let slices = [
-            &v.bias,
-            &v.scale,
-            &v.inv_std,
-            &v.centered_bias,
-            &d_bias_folded,
-        ]
-        .map(|t| channel_vector(Some(t.clone()), c).flatten());
+        let c = bn.mean.layout().shape().num_elements();
         let d = match &d_scale {
-            Some(DScale::Weights(d) | DScale::OutputProducts(d)) => {
-                channel_vector(Some(d.clone()), c).flatten().map(Some)
-            }
+            Some(DScale::Weights(d) | DScale::OutputProducts(d)) => vector(d, c).map(Some),
             None => Some(None),
         };
-        let ([Some(b), Some(s), Some(inv_std), Some(centered), Some(db)], Some(d)) = (slices, d)
+        let (Some(fold), Some(db), Some(d)) = (FoldTable::new(bn, c), vector(&d_bias_folded, c), d)
         else {
-            return bn_gradients_composed::<Self>(v, d_scale, d_bias_folded, bias);
+            let v = fold_vectors::<Self>(bn.clone());
+            return bn_gradients_composed::<Self>(&v, d_scale, d_bias_folded, bias);
         };
-        let (b, s, inv_std, centered, db) = (
-            f32_slice(&b),
-            f32_slice(&s),
-            f32_slice(&inv_std),
-            f32_slice(&centered),
-            f32_slice(&db),
-        );
         let from_products = matches!(d_scale, Some(DScale::OutputProducts(_)));
-        let vector = |v: Vec<f32>| FlexTensor::from_data(TensorData::new(v, [c]));
-        // The composed formulas in their order, on one pass (same f32 results).
-        let gamma = d.as_ref().map(|d| {
-            let d = f32_slice(d);
-            vector(
-                (0..c)
-                    .map(|i| {
-                        let ds = if from_products {
-                            (d[i] - b[i] * db[i]) / s[i]
-                        } else {
-                            d[i]
-                        };
-                        (ds + db[i] * centered[i]) * inv_std[i]
-                    })
-                    .collect(),
-            )
+        let as_tensor = |v: Vec<f32>| FlexTensor::from_data(TensorData::new(v, [c]));
+        // The composed formulas in their order (same f32 results), one channel at a time.
+        let (scale, folded) = (fold.scale(), fold.bias());
+        let (inv_std, centered) = (fold.inv_std(), fold.centered_bias());
+        let gamma = d.map(|d| {
+            let rest = db.iter().zip(centered).zip(inv_std);
+            let gamma: Vec<f32> = if from_products {
+                // d_s = (sum G A - b' sum G) / s.
+                let d_s = d.iter().zip(folded).zip(scale);
+                d_s.zip(rest)
+                    .map(|(((d, b), s), ((db, x), i))| ((d - b * db) / s + db * x) * i)
+                    .collect()
+            } else {
+                d.iter()
+                    .zip(rest)
+                    .map(|(d_s, ((db, x), i))| (d_s + db * x) * i)
+                    .collect()
+            };
+            as_tensor(gamma)
         });
+        let bias = bias.then(|| as_tensor(db.iter().zip(scale).map(|(db, s)| db * s).collect()));
         BnGradients {
             gamma,
-            bias: bias.then(|| vector((0..c).map(|i| db[i] * s[i]).collect())),
+            bias,
             beta: d_bias_folded,
         }
     }
@@ -493,34 +544,46 @@ impl FusedKernels for Flex {
         };
         let s = s.as_ref().and_then(|t| t.as_slice::<f32>());
         let b = b.as_ref().and_then(|t| t.as_slice::<f32>());
-        let mut y = writable(y);
-        let (start, end) = y.layout().contiguous_offsets().expect("contiguous");
-        let data = &mut y.storage_mut::<f32>()[start..end];
-        data.par_chunks_mut(plane)
-            .enumerate()
-            .with_min_len((CHUNK / plane).max(1))
-            .for_each(|(i, p)| {
-                let (a, b) = (s.map_or(1.0, |s| s[i % c]), b.map_or(0.0, |b| b[i % c]));
-                affine_plane(p, a, b, activation);
-            });
-        y
+        affine_planes(y, plane, activation, |channel| {
+            (s.map_or(1.0, |s| s[channel]), b.map_or(0.0, |b| b[channel]))
+        })
+    }
+
+    fn fold_activation(
+        y: FloatTensor<Self>,
+        bn: &BnParams<Self>,
+        activation: Activation,
+    ) -> FloatTensor<Self> {
+        let Some((c, plane)) = planes(&y).filter(|_| y.dtype() == DType::F32) else {
+            return fold_activation_composed::<Self>(y, bn, activation);
+        };
+        let Some(fold) = FoldTable::new(bn, c) else {
+            return fold_activation_composed::<Self>(y, bn, activation);
+        };
+        let (scale, bias) = (fold.scale(), fold.bias());
+        affine_planes(y, plane, activation, |channel| {
+            (scale[channel], bias[channel])
+        })
     }
 
     fn activation_gradient(
         grad: FloatTensor<Self>,
         kept: Option<Kept<Self>>,
         activation: Activation,
-        scale: Option<FloatTensor<Self>>,
+        fold: Option<&BnParams<Self>>,
         sums: Sums,
     ) -> ActivationGradient<Self> {
-        let composed = |grad, kept, scale| {
+        let composed = |grad, kept| {
+            let scale = fold.map(|bn| fold_vectors::<Self>(bn.clone()).scale);
             activation_gradient_composed::<Self>(grad, kept, activation, scale, sums)
         };
         let Some((c, plane)) = planes(&grad).filter(|_| grad.dtype() == DType::F32) else {
-            return composed(grad, kept, scale);
+            return composed(grad, kept);
         };
-        let Some(s) = channel_vector(scale.clone(), c) else {
-            return composed(grad, kept, scale);
+        let s = match fold.map(|bn| FoldTable::new(bn, c)) {
+            None => None,
+            Some(Some(s)) => Some(s),
+            Some(None) => return composed(grad, kept),
         };
         let shape = grad.layout().shape().clone();
         // The record, contiguous from offset 0 and shaped like the gradient.
@@ -531,17 +594,16 @@ impl FusedKernels for Flex {
         let output = match &kept {
             Some(Kept::Output(o)) => match contiguous_f32(o.clone()).filter(fits) {
                 Some(o) => Some(o),
-                None => return composed(grad, kept, scale),
+                None => return composed(grad, kept),
             },
             _ => None,
         };
         let mask = match &kept {
             Some(Kept::Mask(m)) if fits(m) => Some(m.clone()),
-            Some(Kept::Mask(_)) => return composed(grad, kept, scale),
+            Some(Kept::Mask(_)) => return composed(grad, kept),
             _ => None,
         };
         let (lo, hi) = open_bounds(activation);
-        let s = s.as_ref().and_then(|t| t.as_slice::<f32>());
         let output = output.as_ref().and_then(|o| o.as_slice::<f32>());
         let mask = mask.as_ref().map(|m| m.bytes());
         let mut g = writable(grad);
@@ -553,7 +615,7 @@ impl FusedKernels for Flex {
             .enumerate()
             .with_min_len((CHUNK / plane).max(1))
             .for_each(|(i, (p, sum))| {
-                let scale = s.map_or(1.0, |s| s[i % c]);
+                let scale = s.as_ref().map_or(1.0, |s| s.scale()[i % c]);
                 let range = i * plane..(i + 1) * plane;
                 let kept = match (output, mask) {
                     (Some(o), _) => KeptPlane::Output(&o[range], lo, hi),
@@ -579,45 +641,48 @@ impl FusedKernels for Flex {
         }
     }
 
-    fn invertible_scale(scale: &FloatTensor<Self>) -> bool {
-        contiguous_f32(scale.clone())
-            .and_then(|s| {
-                s.as_slice::<f32>().map(|s| {
-                    s.iter()
-                        .all(|v| v.is_finite() && (1e-8..=1e8).contains(&v.abs()))
-                })
+    fn invertible_fold(bn: &BnParams<Self>) -> bool {
+        let c = bn.mean.layout().shape().num_elements();
+        // Every channel checked without an early exit, so that the loop vectorises.
+        FoldTable::new(bn, c).is_some_and(|f| {
+            f.scale().iter().fold(true, |ok, s| {
+                let s = s.abs();
+                ok & (1e-8..=1e8).contains(&s)
             })
-            .unwrap_or(false)
+        })
     }
 
     fn scale_gradient(
         d_weight: FloatTensor<Self>,
         weight: FloatTensor<Self>,
-        scale: FloatTensor<Self>,
+        bn: &BnParams<Self>,
     ) -> FloatTensor<Self> {
+        let composed = |d_weight, weight| {
+            let scale = fold_vectors::<Self>(bn.clone()).scale;
+            scale_gradient_composed::<Self>(d_weight, weight, scale)
+        };
+        let c = bn.mean.layout().shape().num_elements();
         let inputs = (
             contiguous_f32(d_weight.clone()),
             contiguous_f32(weight.clone()),
-            contiguous_f32(scale.clone()),
+            FoldTable::new(bn, c),
         );
-        let (Some(d), Some(w), Some(s)) = inputs else {
-            return scale_gradient_composed::<Self>(d_weight, weight, scale);
+        let (Some(d), Some(w), Some(fold)) = inputs else {
+            return composed(d_weight, weight);
         };
-        let (Some(d), Some(w), Some(s)) = (
-            d.as_slice::<f32>(),
-            w.as_slice::<f32>(),
-            s.as_slice::<f32>(),
-        ) else {
-            return scale_gradient_composed::<Self>(d_weight, weight, scale);
+        let (Some(d), Some(w)) = (d.as_slice::<f32>(), w.as_slice::<f32>()) else {
+            return composed(d_weight, weight);
         };
-        let Some(row) = rows(w, s).filter(|_| d.len() == w.len()) else {
-            return scale_gradient_composed::<Self>(d_weight, weight, scale);
-        };
+        let row = w.len() / c.max(1);
+        if c == 0 || row == 0 || w.len() != row * c || d.len() != w.len() {
+            return composed(d_weight, weight);
+        }
         let out: Vec<f32> = d
             .par_chunks(row)
             .zip(w.par_chunks(row))
-            .zip(s.par_iter())
-            .map(|((d, w), &s)| (dot_f64(d, w) / f64::from(s)) as f32)
+            .with_min_len((CHUNK / row).max(1))
+            .enumerate()
+            .map(|(i, (d, w))| (dot_f64(d, w) / f64::from(fold.scale()[i])) as f32)
             .collect();
         let channels = out.len();
         FlexTensor::from_data(TensorData::new(out, [channels]))

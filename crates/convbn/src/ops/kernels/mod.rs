@@ -125,25 +125,37 @@ pub(crate) trait FusedKernels: Backend {
         affine_activation_composed::<Self>(y, scale, shift, activation)
     }
 
-    /// From `dL/dA` and what the activation kept: `G * scale` with `G = dL/dZ`, and per
-    /// channel (axis 1) `sum G` when `sums` asks for it and `sum G * A` when it asks for that
-    /// too and `A` (the op's output) was kept (`scale` 1 when absent). Backends that cannot
-    /// give `sum G * A` in the same pass leave it out (the default).
+    /// `A(y * s + b')` with `s`, `b'` the fold of `bn` ([`crate::fold`]): Tune's forward on
+    /// the output side. Backends may compute the fold in their own buffer, without the
+    /// vectors as tensors (Flex: one heap block per call, see `flex.rs`).
+    fn fold_activation(
+        y: FloatTensor<Self>,
+        bn: &BnParams<Self>,
+        activation: Activation,
+    ) -> FloatTensor<Self> {
+        fold_activation_composed::<Self>(y, bn, activation)
+    }
+
+    /// From `dL/dA` and what the activation kept: `G * s` with `G = dL/dZ` and `s` the fold's
+    /// scale of `fold` (1 without one), and per channel (axis 1) `sum G` when `sums` asks for
+    /// it and `sum G * A` when it asks for that too and `A` (the op's output) was kept.
+    /// Backends that cannot give `sum G * A` in the same pass leave it out (the default).
     fn activation_gradient(
         grad: FloatTensor<Self>,
         kept: Option<Kept<Self>>,
         activation: Activation,
-        scale: Option<FloatTensor<Self>>,
+        fold: Option<&BnParams<Self>>,
         sums: Sums,
     ) -> ActivationGradient<Self> {
+        let scale = fold.map(|bn| fold_vectors::<Self>(bn.clone()).scale);
         activation_gradient_composed::<Self>(grad, kept, activation, scale, sums)
     }
 
-    /// Whether `scale` (`s`, `[C]`) may be divided out of a weight gradient: backward on the
-    /// output side computes `dW = dW' * s` directly and recovers `sum_k dW' * W` as
+    /// Whether the fold's scale `s` of `bn` may be divided out of a weight gradient: backward
+    /// on the output side computes `dW = dW' * s` directly and recovers `sum_k dW' * W` as
     /// `sum_k dW * W / s`, exact enough only when no `s` is zero, tiny or non-finite. Backends
     /// that cannot check cheaply answer `false` (the weight-side backward is used).
-    fn invertible_scale(_scale: &FloatTensor<Self>) -> bool {
+    fn invertible_fold(_bn: &BnParams<Self>) -> bool {
         false
     }
 
@@ -156,14 +168,8 @@ pub(crate) trait FusedKernels: Backend {
         conv::<Self>(x, weight, None, geometry)
     }
 
-    /// The fold's per-channel vectors `s`, `b'`, `1 / sqrt(var + eps)` and `b - mean`
-    /// ([`crate::fold`]).
-    fn fold_vectors(bn: BnParams<Self>) -> FoldVectors<Self> {
-        fold_vectors::<Self>(bn)
-    }
-
     /// From `db' = sum G` and `d_s`: `dgamma = (d_s + db' (b - mean)) / sqrt(var + eps)`,
-    /// `db = db' s` (when `bias`), `dbeta = db'`.
+    /// `db = db' s` (when `bias`), `dbeta = db'`, with the fold's vectors `v`.
     fn bn_gradients(
         v: &FoldVectors<Self>,
         d_scale: Option<DScale<Self>>,
@@ -171,6 +177,18 @@ pub(crate) trait FusedKernels: Backend {
         bias: bool,
     ) -> BnGradients<Self> {
         bn_gradients_composed::<Self>(v, d_scale, d_bias_folded, bias)
+    }
+
+    /// [`bn_gradients`](Self::bn_gradients) with the fold of `bn`, which backends may compute
+    /// in their own buffer rather than as tensors.
+    fn fold_gradients(
+        bn: &BnParams<Self>,
+        d_scale: Option<DScale<Self>>,
+        d_bias_folded: FloatTensor<Self>,
+        bias: bool,
+    ) -> BnGradients<Self> {
+        let v = fold_vectors::<Self>(bn.clone());
+        Self::bn_gradients(&v, d_scale, d_bias_folded, bias)
     }
 
     /// `dL/dW` of `conv(x, weight)` from the output gradient (every mode's conv node).
@@ -193,13 +211,14 @@ pub(crate) trait FusedKernels: Backend {
         conv_x_backward_from_shape::<Self>(x_shape, weight, grad, geometry)
     }
 
-    /// `sum over all but the first axis of d_weight * weight`, divided by `scale` per output
-    /// channel: `sum_k dW' * W` from `dW = dW' * s`.
+    /// `sum over all but the first axis of d_weight * weight`, divided per output channel by
+    /// the fold's scale `s` of `bn`: `sum_k dW' * W` from `dW = dW' * s`.
     fn scale_gradient(
         d_weight: FloatTensor<Self>,
         weight: FloatTensor<Self>,
-        scale: FloatTensor<Self>,
+        bn: &BnParams<Self>,
     ) -> FloatTensor<Self> {
+        let scale = fold_vectors::<Self>(bn.clone()).scale;
         scale_gradient_composed::<Self>(d_weight, weight, scale)
     }
 }

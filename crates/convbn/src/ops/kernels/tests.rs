@@ -278,3 +278,127 @@ fn gemm_convolutions_match_burns() {
         }
     }
 }
+
+/// The output-side kernels that fold channel by channel inside their pass (Tune's forward
+/// affine, the scaled activation gradient, `d_s` from the weights and the BN gradients)
+/// equal the composed operations on the materialised fold vectors: exactly for the
+/// element-wise results, to f32 rounding for the sums; with and without gamma, beta and a
+/// conv bias, `d_s` from the weights and from the output products.
+#[test]
+fn flex_fold_kernels_match_the_composed_operations() {
+    use super::{
+        DScale, Sums, activation_gradient_composed, bn_gradients_composed,
+        fold_activation_composed, scale_gradient_composed,
+    };
+    use crate::fold::{BnParams, fold_vectors};
+    use crate::ops::Kept;
+    let c = 6;
+    let vector = |seed: u64, shift: f32| {
+        let v = random([1, 1, 1, c], seed)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        FlexTensor::from_data(TensorData::new(
+            v.iter().map(|x| x + shift).collect::<Vec<_>>(),
+            [c],
+        ))
+    };
+    let y = random([2, c, 3, 5], 11);
+    let grad = random([2, c, 3, 5], 12);
+    let weight = random([c, 4, 3, 3], 13);
+    let d_weight = random([c, 4, 3, 3], 14);
+    for (k, affine, bias) in [
+        (0, true, false),
+        (1, true, true),
+        (2, false, false),
+        (3, false, true),
+    ] {
+        let bn = BnParams::<Flex> {
+            bias: bias.then(|| vector(20 + k, 0.0)),
+            gamma: affine.then(|| vector(30 + k, 1.0)),
+            beta: affine.then(|| vector(40 + k, 0.0)),
+            mean: vector(50 + k, 0.0),
+            var: vector(60 + k, 1.0),
+            eps: 1e-3,
+        };
+        assert!(<Flex as FusedKernels>::invertible_fold(&bn), "case {k}");
+        let v = fold_vectors::<Flex>(bn.clone());
+        for act in [Activation::Identity, Activation::Relu, Activation::Relu6] {
+            let fast = <Flex as FusedKernels>::fold_activation(y.clone(), &bn, act);
+            let composed = fold_activation_composed::<Flex>(y.clone(), &bn, act);
+            assert_eq!(
+                read(fast.clone()),
+                read(composed),
+                "case {k} {act:?} forward"
+            );
+            let g = <Flex as FusedKernels>::activation_gradient(
+                grad.clone(),
+                Some(Kept::Output(fast.clone())),
+                act,
+                Some(&bn),
+                Sums::GradientAndOutput,
+            );
+            let g_composed = activation_gradient_composed::<Flex>(
+                grad.clone(),
+                Some(Kept::Output(fast)),
+                act,
+                Some(v.scale.clone()),
+                Sums::Gradient,
+            );
+            assert_eq!(
+                read(g.grad),
+                read(g_composed.grad),
+                "case {k} {act:?} G * s"
+            );
+            let (sums, sums_composed) = (g.sums.unwrap(), g_composed.sums.unwrap());
+            assert!(
+                relative_diff(sums.clone(), sums_composed) < 1e-6,
+                "case {k} sum G"
+            );
+            // d_s from the output products and from the weights, each against the composed
+            // BN gradients on the same inputs.
+            let products = g.output_products.expect("products from the kept output");
+            let d_s = <Flex as FusedKernels>::scale_gradient(d_weight.clone(), weight.clone(), &bn);
+            let d_s_composed =
+                scale_gradient_composed::<Flex>(d_weight.clone(), weight.clone(), v.scale.clone());
+            assert!(
+                relative_diff(d_s.clone(), d_s_composed) < 1e-6,
+                "case {k} d_s"
+            );
+            for from_products in [true, false] {
+                let d = || -> DScale<Flex> {
+                    if from_products {
+                        DScale::OutputProducts(products.clone())
+                    } else {
+                        DScale::Weights(d_s.clone())
+                    }
+                };
+                let again = d();
+                let d = d();
+                let fast = <Flex as FusedKernels>::fold_gradients(&bn, Some(d), sums.clone(), bias);
+                let composed = bn_gradients_composed::<Flex>(&v, Some(again), sums.clone(), bias);
+                let pairs = [
+                    (fast.gamma, composed.gamma, "dgamma"),
+                    (fast.bias, composed.bias, "db"),
+                    (Some(fast.beta), Some(composed.beta), "dbeta"),
+                ];
+                for (a, b, name) in pairs {
+                    assert_eq!(a.is_some(), b.is_some(), "case {k} {name}");
+                    if let (Some(a), Some(b)) = (a, b) {
+                        assert!(relative_diff(a, b) < 1e-6, "case {k} {act:?} {name}");
+                    }
+                }
+            }
+        }
+    }
+    // A zero scale is not invertible: backward then takes the weight side.
+    let zero = BnParams::<Flex> {
+        bias: None,
+        gamma: Some(FlexTensor::from_data(TensorData::new(vec![0.0f32; c], [c]))),
+        beta: None,
+        mean: vector(1, 0.0),
+        var: vector(2, 1.0),
+        eps: 1e-3,
+    };
+    assert!(!<Flex as FusedKernels>::invertible_fold(&zero));
+}
