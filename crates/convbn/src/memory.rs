@@ -17,7 +17,11 @@ pub struct CountingAlloc;
 
 fn add(bytes: usize) {
     let now = ALLOCATED.fetch_add(bytes, Ordering::Relaxed) + bytes;
-    PEAK.fetch_max(now, Ordering::Relaxed);
+    // A read first: most allocations set no new peak, and `fetch_max` is a locked
+    // compare-and-swap loop on the shared counter's cache line for every one of them.
+    if now > PEAK.load(Ordering::Relaxed) {
+        PEAK.fetch_max(now, Ordering::Relaxed);
+    }
 }
 
 fn sub(bytes: usize) {
