@@ -133,7 +133,7 @@ impl<B: FusedKernels, const N: usize> Backward<B, N> for FusedConvBackward {
             if let (Some(node), Some(d_weight)) = (node_weight, d_weight) {
                 grads.register::<B>(node.id, d_weight);
             }
-            let d_scale = d_scale.filter(|_| node_gamma.is_some());
+            // `d_scale` is already `None` unless gamma needs a gradient (both sources above).
             let g = B::fold_gradients(bn, d_scale, d_bias_folded, node_bias.is_some());
             register_bn_grads::<B>(grads, bn_nodes, g);
             return;

@@ -67,14 +67,15 @@ pub(crate) fn fold_activation_composed<B: FusedKernels>(
     B::affine_activation(y, Some(v.scale), Some(v.bias), activation)
 }
 
-/// The composed [`FusedKernels::activation_gradient`] with the scale given as a tensor.
+/// The composed [`FusedKernels::activation_gradient`]: `s` from the fold's vectors of `fold`.
 pub(crate) fn activation_gradient_composed<B: FusedKernels>(
     grad: FloatTensor<B>,
     kept: Option<Kept<B>>,
     activation: Activation,
-    scale: Option<FloatTensor<B>>,
+    fold: Option<&BnParams<B>>,
     sums: Sums,
 ) -> ActivationGradient<B> {
+    let scale = fold.map(|bn| fold_vectors::<B>(bn.clone()).scale);
     let g = match kept {
         Some(Kept::Output(output)) => activation.backward::<B>(output, grad),
         Some(Kept::Mask(mask)) => B::masked_gradient(mask, grad),
@@ -88,18 +89,31 @@ pub(crate) fn activation_gradient_composed<B: FusedKernels>(
     }
 }
 
-/// The composed [`FusedKernels::scale_gradient`].
+/// The composed [`FusedKernels::scale_gradient`]: `s` from the fold's vectors of `bn`.
 pub(crate) fn scale_gradient_composed<B: Backend>(
     d_weight: FloatTensor<B>,
     weight: FloatTensor<B>,
-    scale: FloatTensor<B>,
+    bn: &BnParams<B>,
 ) -> FloatTensor<B> {
+    let scale = fold_vectors::<B>(bn.clone()).scale;
     let out_channels = weight.shape()[0];
     let per_weight = B::float_mul(d_weight, weight);
     let count = per_weight.shape().num_elements();
     let per_weight = B::float_reshape(per_weight, [out_channels, count / out_channels].into());
     let sums = B::float_reshape(B::float_sum_dim(per_weight, 1), [out_channels].into());
     B::float_div(sums, scale)
+}
+
+/// The composed [`FusedKernels::fold_gradients`]: the fold's vectors, then the backend's
+/// [`FusedKernels::bn_gradients`].
+pub(crate) fn fold_gradients_composed<B: FusedKernels>(
+    bn: &BnParams<B>,
+    d_scale: Option<DScale<B>>,
+    d_bias_folded: FloatTensor<B>,
+    bias: bool,
+) -> BnGradients<B> {
+    let v = fold_vectors::<B>(bn.clone());
+    B::bn_gradients(&v, d_scale, d_bias_folded, bias)
 }
 
 /// The composed [`FusedKernels::bn_gradients`].

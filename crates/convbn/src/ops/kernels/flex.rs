@@ -8,11 +8,11 @@ use rayon::prelude::*;
 
 use super::{
     ActivationGradient, BnGradients, DScale, FusedKernels, Sums, activation_gradient_composed,
-    affine_activation_composed, bn_gradients_composed, flex_conv, fold_activation_composed,
+    affine_activation_composed, flex_conv, fold_activation_composed, fold_gradients_composed,
     scale_gradient_composed, scale_weight_backward_composed,
 };
 use crate::activation::Activation;
-use crate::fold::{BnParams, fold_vectors, scale_weight_composed};
+use crate::fold::{BnParams, scale_weight_composed};
 use crate::geometry::ConvGeometry;
 use crate::ops::Kept;
 use crate::ops::lanes::dot_f64;
@@ -94,8 +94,8 @@ fn vector(t: &FlexTensor, c: usize) -> Option<&[f32]> {
 /// in forward and again in backward: one heap block, where the fold's four vectors as
 /// tensors cost each block several heap blocks and tensor wrappers, twice per step.
 struct FoldTable {
+    /// The four columns, one after the other.
     values: Vec<f32>,
-    channels: usize,
 }
 
 impl FoldTable {
@@ -149,15 +149,13 @@ impl FoldTable {
                 *f += b;
             }
         }
-        Some(Self {
-            values,
-            channels: c,
-        })
+        Some(Self { values })
     }
 
     /// Column `k` (0: `s`, 1: `b'`, 2: `1 / sqrt(var + eps)`, 3: `b - mean`).
     fn column(&self, k: usize) -> &[f32] {
-        &self.values[k * self.channels..(k + 1) * self.channels]
+        let c = self.values.len() / 4;
+        &self.values[k * c..(k + 1) * c]
     }
 
     /// `s = gamma / sqrt(var + eps)`.
@@ -462,12 +460,11 @@ impl FusedKernels for Flex {
         };
         let (Some(fold), Some(db), Some(d)) = (FoldTable::new(bn, c), vector(&d_bias_folded, c), d)
         else {
-            let v = fold_vectors::<Self>(bn.clone());
-            return bn_gradients_composed::<Self>(&v, d_scale, d_bias_folded, bias);
+            return fold_gradients_composed::<Self>(bn, d_scale, d_bias_folded, bias);
         };
         let from_products = matches!(d_scale, Some(DScale::OutputProducts(_)));
         let as_tensor = |v: Vec<f32>| FlexTensor::from_data(TensorData::new(v, [c]));
-        // The composed formulas in their order (same f32 results), one channel at a time.
+        // The composed formulas in their order (same f32 results), one pass over the channels.
         let (scale, folded) = (fold.scale(), fold.bias());
         let (inv_std, centered) = (fold.inv_std(), fold.centered_bias());
         let gamma = d.map(|d| {
@@ -573,10 +570,8 @@ impl FusedKernels for Flex {
         fold: Option<&BnParams<Self>>,
         sums: Sums,
     ) -> ActivationGradient<Self> {
-        let composed = |grad, kept| {
-            let scale = fold.map(|bn| fold_vectors::<Self>(bn.clone()).scale);
-            activation_gradient_composed::<Self>(grad, kept, activation, scale, sums)
-        };
+        let composed =
+            |grad, kept| activation_gradient_composed::<Self>(grad, kept, activation, fold, sums);
         let Some((c, plane)) = planes(&grad).filter(|_| grad.dtype() == DType::F32) else {
             return composed(grad, kept);
         };
@@ -657,10 +652,7 @@ impl FusedKernels for Flex {
         weight: FloatTensor<Self>,
         bn: &BnParams<Self>,
     ) -> FloatTensor<Self> {
-        let composed = |d_weight, weight| {
-            let scale = fold_vectors::<Self>(bn.clone()).scale;
-            scale_gradient_composed::<Self>(d_weight, weight, scale)
-        };
+        let composed = |d_weight, weight| scale_gradient_composed::<Self>(d_weight, weight, bn);
         let c = bn.mean.layout().shape().num_elements();
         let inputs = (
             contiguous_f32(d_weight.clone()),
@@ -673,10 +665,9 @@ impl FusedKernels for Flex {
         let (Some(d), Some(w)) = (d.as_slice::<f32>(), w.as_slice::<f32>()) else {
             return composed(d_weight, weight);
         };
-        let row = w.len() / c.max(1);
-        if c == 0 || row == 0 || w.len() != row * c || d.len() != w.len() {
+        let Some(row) = rows(w, fold.scale()).filter(|_| d.len() == w.len()) else {
             return composed(d_weight, weight);
-        }
+        };
         let out: Vec<f32> = d
             .par_chunks(row)
             .zip(w.par_chunks(row))

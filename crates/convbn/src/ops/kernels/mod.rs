@@ -28,7 +28,7 @@ use burn::backend::tensor::{BoolTensor, FloatTensor};
 use burn::tensor::Shape;
 
 use crate::activation::Activation;
-use crate::fold::{BnParams, FoldVectors, fold_vectors, scale_weight_composed};
+use crate::fold::{BnParams, FoldVectors, scale_weight_composed};
 use crate::geometry::ConvGeometry;
 use crate::ops::Kept;
 use crate::ops::conv::{conv, conv_weight_backward, conv_x_backward_from_shape};
@@ -147,8 +147,7 @@ pub(crate) trait FusedKernels: Backend {
         fold: Option<&BnParams<Self>>,
         sums: Sums,
     ) -> ActivationGradient<Self> {
-        let scale = fold.map(|bn| fold_vectors::<Self>(bn.clone()).scale);
-        activation_gradient_composed::<Self>(grad, kept, activation, scale, sums)
+        activation_gradient_composed::<Self>(grad, kept, activation, fold, sums)
     }
 
     /// Whether the fold's scale `s` of `bn` may be divided out of a weight gradient: backward
@@ -187,8 +186,7 @@ pub(crate) trait FusedKernels: Backend {
         d_bias_folded: FloatTensor<Self>,
         bias: bool,
     ) -> BnGradients<Self> {
-        let v = fold_vectors::<Self>(bn.clone());
-        Self::bn_gradients(&v, d_scale, d_bias_folded, bias)
+        fold_gradients_composed::<Self>(bn, d_scale, d_bias_folded, bias)
     }
 
     /// `dL/dW` of `conv(x, weight)` from the output gradient (every mode's conv node).
@@ -218,8 +216,7 @@ pub(crate) trait FusedKernels: Backend {
         weight: FloatTensor<Self>,
         bn: &BnParams<Self>,
     ) -> FloatTensor<Self> {
-        let scale = fold_vectors::<Self>(bn.clone()).scale;
-        scale_gradient_composed::<Self>(d_weight, weight, scale)
+        scale_gradient_composed::<Self>(d_weight, weight, bn)
     }
 }
 

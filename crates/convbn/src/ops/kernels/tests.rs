@@ -342,7 +342,7 @@ fn flex_fold_kernels_match_the_composed_operations() {
                 grad.clone(),
                 Some(Kept::Output(fast)),
                 act,
-                Some(v.scale.clone()),
+                Some(&bn),
                 Sums::Gradient,
             );
             assert_eq!(
@@ -360,7 +360,7 @@ fn flex_fold_kernels_match_the_composed_operations() {
             let products = g.output_products.expect("products from the kept output");
             let d_s = <Flex as FusedKernels>::scale_gradient(d_weight.clone(), weight.clone(), &bn);
             let d_s_composed =
-                scale_gradient_composed::<Flex>(d_weight.clone(), weight.clone(), v.scale.clone());
+                scale_gradient_composed::<Flex>(d_weight.clone(), weight.clone(), &bn);
             assert!(
                 relative_diff(d_s.clone(), d_s_composed) < 1e-6,
                 "case {k} d_s"
