@@ -96,11 +96,14 @@ impl<B: FusedKernels, const N: usize> Backward<B, N> for FusedConvBackward {
         let needs_bias_grad = node_bias.is_some() || node_gamma.is_some() || node_beta.is_some();
         let needs_weight_grad = node_weight.is_some() || node_gamma.is_some();
 
-        // Output side: G_s = G * s, W' never formed (see the module docs).
-        let output_side = bn
-            .as_ref()
-            .filter(|bn| B::scale_on_output() && B::invertible_fold(bn));
-        if let Some(bn) = output_side {
+        // Output side: G_s = G * s, W' never formed (see the module docs), with the fold
+        // prepared once for its kernels.
+        let (output_side, bn) = match bn.map(B::output_fold) {
+            Some(Ok(fold)) => (Some(fold), None),
+            Some(Err(bn)) => (None, Some(bn)),
+            None => (None, None),
+        };
+        if let Some(fold) = output_side {
             // `d_s = sum G * conv(X, W)`, and where the output `A` was kept `conv(X, W) = (A -
             // b') / s` wherever `G` is not zero: `d_s = (sum G A - b' sum G) / s`, from the
             // pass over `G` instead of one over the weights.
@@ -113,7 +116,7 @@ impl<B: FusedKernels, const N: usize> Backward<B, N> for FusedConvBackward {
                 grad: g,
                 sums: d_bias_folded,
                 output_products,
-            } = B::activation_gradient(grad, kept, activation, Some(bn), sums);
+            } = B::activation_gradient(grad, kept, activation, Some(&fold), sums);
             let d_bias_folded = d_bias_folded.expect("sums requested");
             if let Some(node) = node_x {
                 let dx = B::conv_input_gradient(x_shape, weight.clone(), g.clone(), &geometry);
@@ -128,13 +131,13 @@ impl<B: FusedKernels, const N: usize> Backward<B, N> for FusedConvBackward {
                 None => d_weight
                     .clone()
                     .filter(|_| node_gamma.is_some())
-                    .map(|dw| DScale::Weights(B::scale_gradient(dw, weight, bn))),
+                    .map(|dw| DScale::Weights(B::scale_gradient(dw, weight, &fold))),
             };
             if let (Some(node), Some(d_weight)) = (node_weight, d_weight) {
                 grads.register::<B>(node.id, d_weight);
             }
             // `d_scale` is already `None` unless gamma needs a gradient (both sources above).
-            let g = B::fold_gradients(bn, d_scale, d_bias_folded, node_bias.is_some());
+            let g = B::fold_gradients(&fold, d_scale, d_bias_folded, node_bias.is_some());
             register_bn_grads::<B>(grads, bn_nodes, g);
             return;
         }
@@ -210,8 +213,26 @@ fn register_bn_grads<B: FusedKernels>(
     }
 }
 
+/// The inner backend's forward of a recorded op: its output from `(x, weight)` and the op's
+/// BN (Tune) and geometry, lent by [`record`].
+trait InnerForward<B: Backend>:
+    FnOnce(FloatTensor<B>, FloatTensor<B>, Option<&BnParams<B>>, &ConvGeometry) -> FloatTensor<B>
+{
+}
+
+impl<B: Backend, F> InnerForward<B> for F where
+    F: FnOnce(
+        FloatTensor<B>,
+        FloatTensor<B>,
+        Option<&BnParams<B>>,
+        &ConvGeometry,
+    ) -> FloatTensor<B>
+{
+}
+
 /// Record the fused op on the graph with parents `guards` (`x` first, `weight` second), or run
-/// it untracked. `forward` computes the inner backend's output from `(x, weight)`.
+/// it untracked. `forward` computes the inner backend's output from `(x, weight)` and the
+/// op's BN and geometry, lent to it rather than cloned (the state keeps them).
 #[allow(clippy::too_many_arguments)]
 fn record<B: FusedKernels, C: CheckpointStrategy, const N: usize>(
     guards: [NodeGuard; N],
@@ -221,7 +242,7 @@ fn record<B: FusedKernels, C: CheckpointStrategy, const N: usize>(
     bn: Option<BnParams<B>>,
     geometry: ConvGeometry,
     activation: Activation,
-    forward: impl FnOnce(FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B>,
+    forward: impl InnerForward<B>,
 ) -> FloatTensor<Autodiff<B, C>> {
     let x_tracked = x.is_tracked();
     match FusedConvBackward
@@ -235,7 +256,7 @@ fn record<B: FusedKernels, C: CheckpointStrategy, const N: usize>(
             let x_state = keep_x.then(|| prep.checkpoint(&x));
             let x_shape = x.primitive().shape();
             let weight = weight.into_primitive();
-            let out = forward(x.into_primitive(), weight.clone());
+            let out = forward(x.into_primitive(), weight.clone(), bn.as_ref(), &geometry);
             crate::flops::record(
                 &weight.shape(),
                 &out.shape(),
@@ -262,7 +283,7 @@ fn record<B: FusedKernels, C: CheckpointStrategy, const N: usize>(
         }
         OpsKind::UnTracked(prep) => {
             let weight = weight.into_primitive();
-            let out = forward(x.into_primitive(), weight.clone());
+            let out = forward(x.into_primitive(), weight.clone(), bn.as_ref(), &geometry);
             crate::flops::record(&weight.shape(), &out.shape(), 0);
             prep.finish(out)
         }
@@ -321,24 +342,20 @@ impl<B: TuneConvOps + FusedKernels, C: CheckpointStrategy> TuneConvOps for Autod
             var: running_var.into_primitive(),
             eps,
         };
-        let inner_bn = bn.clone();
-        let inner_geometry = geometry.clone();
         // The inner backend's forward: `s` on the output, or folded into a `W'` that is
-        // dropped here.
-        let forward = move |x: FloatTensor<B>, weight: FloatTensor<B>| {
-            if B::scale_on_output() {
-                let y = B::conv_forward(x, weight, &inner_geometry);
-                B::fold_activation(y, &inner_bn, activation)
-            } else {
-                tune_forward::<B>(
-                    x,
-                    weight,
-                    inner_bn,
-                    &inner_geometry,
-                    activation,
-                    B::scale_weight,
-                )
+        // dropped here (`record` lends back the BN it is given, so never `None` here).
+        let forward = move |x, weight, bn: Option<&BnParams<B>>, geometry: &ConvGeometry| match (
+            bn,
+            B::scale_on_output(),
+        ) {
+            (Some(bn), true) => {
+                B::fold_activation(B::conv_forward(x, weight, geometry), bn, activation)
             }
+            (Some(bn), false) => {
+                let bn = bn.clone();
+                tune_forward::<B>(x, weight, bn, geometry, activation, B::scale_weight)
+            }
+            (None, _) => plain_conv_forward::<B>(None, activation)(x, weight, None, geometry),
         };
         record::<B, C, 5>(
             guards,
@@ -381,8 +398,7 @@ impl<B: TuneConvOps + FusedKernels, C: CheckpointStrategy> TuneConvOps for Autod
     ) -> FloatTensor<Self> {
         let guards = [x.node(), weight.node(), bias.node()];
         let keep_x = weight.is_tracked();
-        let forward =
-            plain_conv_forward::<B>(Some(bias.into_primitive()), geometry.clone(), activation);
+        let forward = plain_conv_forward::<B>(Some(bias.into_primitive()), activation);
         record::<B, C, 3>(
             guards, x, weight, keep_x, None, geometry, activation, forward,
         )
@@ -396,7 +412,7 @@ impl<B: TuneConvOps + FusedKernels, C: CheckpointStrategy> TuneConvOps for Autod
     ) -> FloatTensor<Self> {
         let guards = [x.node(), weight.node()];
         let keep_x = weight.is_tracked();
-        let forward = plain_conv_forward::<B>(None, geometry.clone(), activation);
+        let forward = plain_conv_forward::<B>(None, activation);
         record::<B, C, 2>(
             guards, x, weight, keep_x, None, geometry, activation, forward,
         )
@@ -407,15 +423,14 @@ impl<B: TuneConvOps + FusedKernels, C: CheckpointStrategy> TuneConvOps for Autod
 /// output where the backend has that kernel.
 fn plain_conv_forward<B: TuneConvOps + FusedKernels>(
     bias: Option<FloatTensor<B>>,
-    geometry: ConvGeometry,
     activation: Activation,
-) -> impl FnOnce(FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B> {
-    move |x, weight| match (B::scale_on_output(), bias) {
+) -> impl InnerForward<B> {
+    move |x, weight, _, geometry| match (B::scale_on_output(), bias) {
         (true, bias) => {
-            let y = B::conv_forward(x, weight, &geometry);
+            let y = B::conv_forward(x, weight, geometry);
             B::affine_activation(y, None, bias, activation)
         }
-        (false, Some(bias)) => B::conv_activation(x, weight, bias, geometry, activation),
-        (false, None) => B::conv_activation_unbiased(x, weight, geometry, activation),
+        (false, Some(bias)) => B::conv_activation(x, weight, bias, geometry.clone(), activation),
+        (false, None) => B::conv_activation_unbiased(x, weight, geometry.clone(), activation),
     }
 }

@@ -18,6 +18,8 @@ mod gemm_conv;
 pub(crate) mod kernels;
 #[cfg(feature = "flex")]
 mod lanes;
+#[cfg(feature = "flex")]
+mod widest;
 mod window;
 
 pub(crate) use activation_node::Kept;

@@ -1,5 +1,7 @@
 //! One multi-threaded pass per kernel on Flex's f32 tensors (other dtypes: composed).
 
+use std::borrow::Borrow;
+
 use burn::backend::Flex;
 use burn::backend::tensor::{BoolTensor, FloatTensor};
 use burn::tensor::{DType, TensorData};
@@ -16,6 +18,7 @@ use crate::fold::{BnParams, scale_weight_composed};
 use crate::geometry::ConvGeometry;
 use crate::ops::Kept;
 use crate::ops::lanes::dot_f64;
+use crate::ops::widest::widest;
 use burn::tensor::Shape;
 
 /// Elements per rayon task of the element-wise kernels.
@@ -90,8 +93,8 @@ fn vector(t: &FlexTensor, c: usize) -> Option<&[f32]> {
 
 /// A block's fold as four `[C]` columns in one buffer: `s`, `b'`, `1 / sqrt(var + eps)` and
 /// `b - mean`, from its BN vectors by the composed fold's operations in its order (same f32
-/// values), one vectorised loop each. The output-side kernels build it where they need it,
-/// in forward and again in backward: one heap block, where the fold's four vectors as
+/// values), one vectorised loop each. Built once in forward (Tune's pass over the output) and
+/// once in backward ([`FlexFold`]): one heap block each, where the fold's four vectors as
 /// tensors cost each block several heap blocks and tensor wrappers, twice per step.
 struct FoldTable {
     /// The four columns, one after the other.
@@ -115,40 +118,43 @@ impl FoldTable {
         );
         let (mean, var, eps) = (vector(&bn.mean, c)?, vector(&bn.var, c)?, bn.eps as f32);
         let mut values = vec![0.0f32; 4 * c];
-        let (scale, rest) = values.split_at_mut(c);
-        let (folded, rest) = rest.split_at_mut(c);
-        let (inv_std, centered) = rest.split_at_mut(c);
-        for (i, v) in inv_std.iter_mut().zip(var) {
-            *i = 1.0 / (v + eps).sqrt();
-        }
-        match gamma {
-            Some(g) => {
-                for ((s, g), i) in scale.iter_mut().zip(g).zip(&*inv_std) {
-                    *s = g * i;
+        let table = &mut values[..];
+        widest!({
+            let (scale, rest) = table.split_at_mut(c);
+            let (folded, rest) = rest.split_at_mut(c);
+            let (inv_std, centered) = rest.split_at_mut(c);
+            for (i, v) in inv_std.iter_mut().zip(var) {
+                *i = 1.0 / (v + eps).sqrt();
+            }
+            match gamma {
+                Some(g) => {
+                    for ((s, g), i) in scale.iter_mut().zip(g).zip(&*inv_std) {
+                        *s = g * i;
+                    }
+                }
+                None => scale.copy_from_slice(inv_std),
+            }
+            match bias {
+                Some(b) => {
+                    for ((x, b), m) in centered.iter_mut().zip(b).zip(mean) {
+                        *x = b - m;
+                    }
+                }
+                None => {
+                    for (x, m) in centered.iter_mut().zip(mean) {
+                        *x = -m;
+                    }
                 }
             }
-            None => scale.copy_from_slice(inv_std),
-        }
-        match bias {
-            Some(b) => {
-                for ((x, b), m) in centered.iter_mut().zip(b).zip(mean) {
-                    *x = b - m;
+            for ((f, x), s) in folded.iter_mut().zip(&*centered).zip(&*scale) {
+                *f = x * s;
+            }
+            if let Some(beta) = beta {
+                for (f, b) in folded.iter_mut().zip(beta) {
+                    *f += b;
                 }
             }
-            None => {
-                for (x, m) in centered.iter_mut().zip(mean) {
-                    *x = -m;
-                }
-            }
-        }
-        for ((f, x), s) in folded.iter_mut().zip(&*centered).zip(&*scale) {
-            *f = x * s;
-        }
-        if let Some(beta) = beta {
-            for (f, b) in folded.iter_mut().zip(beta) {
-                *f += b;
-            }
-        }
+        });
         Some(Self { values })
     }
 
@@ -176,6 +182,34 @@ impl FoldTable {
     /// `b - mean`.
     fn centered_bias(&self) -> &[f32] {
         self.column(3)
+    }
+
+    /// Channels.
+    fn channels(&self) -> usize {
+        self.values.len() / 4
+    }
+
+    /// Whether every `s` may be divided out of a weight gradient: none is zero, tiny or
+    /// non-finite (every channel checked without an early exit, so that the loop vectorises).
+    fn invertible(&self) -> bool {
+        self.scale().iter().fold(true, |ok, s| {
+            let s = s.abs();
+            ok & (1e-8..=1e8).contains(&s)
+        })
+    }
+}
+
+/// Flex's prepared fold for the output-side backward ([`FusedKernels::output_fold`]): the
+/// block's BN parameters (for the composed fallbacks) and their [`FoldTable`], built once per
+/// backward for its three or four kernels.
+pub(crate) struct FlexFold {
+    bn: BnParams<Flex>,
+    table: FoldTable,
+}
+
+impl Borrow<BnParams<Flex>> for FlexFold {
+    fn borrow(&self) -> &BnParams<Flex> {
+        &self.bn
     }
 }
 
@@ -448,18 +482,18 @@ impl FusedKernels for Flex {
     }
 
     fn fold_gradients(
-        bn: &BnParams<Self>,
+        fold: &FlexFold,
         d_scale: Option<DScale<Self>>,
         d_bias_folded: FloatTensor<Self>,
         bias: bool,
     ) -> BnGradients<Self> {
-        let c = bn.mean.layout().shape().num_elements();
+        let FlexFold { bn, table: fold } = fold;
+        let c = fold.channels();
         let d = match &d_scale {
             Some(DScale::Weights(d) | DScale::OutputProducts(d)) => vector(d, c).map(Some),
             None => Some(None),
         };
-        let (Some(fold), Some(db), Some(d)) = (FoldTable::new(bn, c), vector(&d_bias_folded, c), d)
-        else {
+        let (Some(db), Some(d)) = (vector(&d_bias_folded, c), d) else {
             return fold_gradients_composed::<Self>(bn, d_scale, d_bias_folded, bias);
         };
         let from_products = matches!(d_scale, Some(DScale::OutputProducts(_)));
@@ -468,19 +502,22 @@ impl FusedKernels for Flex {
         let (scale, folded) = (fold.scale(), fold.bias());
         let (inv_std, centered) = (fold.inv_std(), fold.centered_bias());
         let gamma = d.map(|d| {
-            let rest = db.iter().zip(centered).zip(inv_std);
-            let gamma: Vec<f32> = if from_products {
-                // d_s = (sum G A - b' sum G) / s.
-                let d_s = d.iter().zip(folded).zip(scale);
-                d_s.zip(rest)
-                    .map(|(((d, b), s), ((db, x), i))| ((d - b * db) / s + db * x) * i)
-                    .collect()
-            } else {
-                d.iter()
-                    .zip(rest)
-                    .map(|(d_s, ((db, x), i))| (d_s + db * x) * i)
-                    .collect()
-            };
+            let mut gamma = vec![0.0f32; c];
+            let out = &mut gamma[..];
+            widest!({
+                let rest = db.iter().zip(centered).zip(inv_std);
+                if from_products {
+                    // d_s = (sum G A - b' sum G) / s.
+                    let d_s = d.iter().zip(folded).zip(scale);
+                    for (g, (((d, b), s), ((db, x), i))) in out.iter_mut().zip(d_s.zip(rest)) {
+                        *g = ((d - b * db) / s + db * x) * i;
+                    }
+                } else {
+                    for (g, (d_s, ((db, x), i))) in out.iter_mut().zip(d.iter().zip(rest)) {
+                        *g = (d_s + db * x) * i;
+                    }
+                }
+            });
             as_tensor(gamma)
         });
         let bias = bias.then(|| as_tensor(db.iter().zip(scale).map(|(db, s)| db * s).collect()));
@@ -567,18 +604,19 @@ impl FusedKernels for Flex {
         grad: FloatTensor<Self>,
         kept: Option<Kept<Self>>,
         activation: Activation,
-        fold: Option<&BnParams<Self>>,
+        fold: Option<&FlexFold>,
         sums: Sums,
     ) -> ActivationGradient<Self> {
-        let composed =
-            |grad, kept| activation_gradient_composed::<Self>(grad, kept, activation, fold, sums);
+        let composed = |grad, kept| {
+            let bn = fold.map(|f| &f.bn);
+            activation_gradient_composed::<Self>(grad, kept, activation, bn, sums)
+        };
         let Some((c, plane)) = planes(&grad).filter(|_| grad.dtype() == DType::F32) else {
             return composed(grad, kept);
         };
-        let s = match fold.map(|bn| FoldTable::new(bn, c)) {
-            None => None,
-            Some(Some(s)) => Some(s),
-            Some(None) => return composed(grad, kept),
+        let s = match fold.map(|f| f.table.scale()) {
+            Some(s) if s.len() != c => return composed(grad, kept),
+            s => s,
         };
         let shape = grad.layout().shape().clone();
         // The record, contiguous from offset 0 and shaped like the gradient.
@@ -610,7 +648,7 @@ impl FusedKernels for Flex {
             .enumerate()
             .with_min_len((CHUNK / plane).max(1))
             .for_each(|(i, (p, sum))| {
-                let scale = s.as_ref().map_or(1.0, |s| s.scale()[i % c]);
+                let scale = s.map_or(1.0, |s| s[i % c]);
                 let range = i * plane..(i + 1) * plane;
                 let kept = match (output, mask) {
                     (Some(o), _) => KeptPlane::Output(&o[range], lo, hi),
@@ -636,44 +674,35 @@ impl FusedKernels for Flex {
         }
     }
 
-    fn invertible_fold(bn: &BnParams<Self>) -> bool {
+    type OutputFold = FlexFold;
+
+    fn output_fold(bn: BnParams<Self>) -> Result<FlexFold, BnParams<Self>> {
         let c = bn.mean.layout().shape().num_elements();
-        // Every channel checked without an early exit, so that the loop vectorises.
-        FoldTable::new(bn, c).is_some_and(|f| {
-            f.scale().iter().fold(true, |ok, s| {
-                let s = s.abs();
-                ok & (1e-8..=1e8).contains(&s)
-            })
-        })
+        match FoldTable::new(&bn, c).filter(FoldTable::invertible) {
+            Some(table) => Ok(FlexFold { bn, table }),
+            None => Err(bn),
+        }
     }
 
     fn scale_gradient(
         d_weight: FloatTensor<Self>,
         weight: FloatTensor<Self>,
-        bn: &BnParams<Self>,
+        fold: &FlexFold,
     ) -> FloatTensor<Self> {
-        let composed = |d_weight, weight| scale_gradient_composed::<Self>(d_weight, weight, bn);
-        let c = bn.mean.layout().shape().num_elements();
-        let inputs = (
-            contiguous_f32(d_weight.clone()),
-            contiguous_f32(weight.clone()),
-            FoldTable::new(bn, c),
-        );
-        let (Some(d), Some(w), Some(fold)) = inputs else {
-            return composed(d_weight, weight);
+        // Contiguous f32 operands are read in place (strided ones or other dtypes: composed).
+        let (Some(d), Some(w)) = (d_weight.as_slice::<f32>(), weight.as_slice::<f32>()) else {
+            return scale_gradient_composed::<Self>(d_weight, weight, &fold.bn);
         };
-        let (Some(d), Some(w)) = (d.as_slice::<f32>(), w.as_slice::<f32>()) else {
-            return composed(d_weight, weight);
-        };
-        let Some(row) = rows(w, fold.scale()).filter(|_| d.len() == w.len()) else {
-            return composed(d_weight, weight);
+        let scale = fold.table.scale();
+        let Some(row) = rows(w, scale).filter(|_| d.len() == w.len()) else {
+            return scale_gradient_composed::<Self>(d_weight, weight, &fold.bn);
         };
         let out: Vec<f32> = d
             .par_chunks(row)
             .zip(w.par_chunks(row))
             .with_min_len((CHUNK / row).max(1))
             .enumerate()
-            .map(|(i, (d, w))| (dot_f64(d, w) / f64::from(fold.scale()[i])) as f32)
+            .map(|(i, (d, w))| (widest!({ dot_f64(d, w) }) / f64::from(scale[i])) as f32)
             .collect();
         let channels = out.len();
         FlexTensor::from_data(TensorData::new(out, [channels]))

@@ -23,6 +23,8 @@ mod flex_conv;
 #[cfg(all(test, feature = "flex"))]
 mod tests;
 
+use std::borrow::Borrow;
+
 use burn::backend::Backend;
 use burn::backend::tensor::{BoolTensor, FloatTensor};
 use burn::tensor::Shape;
@@ -136,26 +138,33 @@ pub(crate) trait FusedKernels: Backend {
         fold_activation_composed::<Self>(y, bn, activation)
     }
 
-    /// From `dL/dA` and what the activation kept: `G * s` with `G = dL/dZ` and `s` the fold's
-    /// scale of `fold` (1 without one), and per channel (axis 1) `sum G` when `sums` asks for
-    /// it and `sum G * A` when it asks for that too and `A` (the op's output) was kept.
-    /// Backends that cannot give `sum G * A` in the same pass leave it out (the default).
+    /// From `dL/dA` and what the activation kept: `G * s` with `G = dL/dZ` and `s` the scale
+    /// of `fold` (1 without one), and per channel (axis 1) `sum G` when `sums` asks for it and
+    /// `sum G * A` when it asks for that too and `A` (the op's output) was kept. Backends that
+    /// cannot give `sum G * A` in the same pass leave it out (the default).
     fn activation_gradient(
         grad: FloatTensor<Self>,
         kept: Option<Kept<Self>>,
         activation: Activation,
-        fold: Option<&BnParams<Self>>,
+        fold: Option<&Self::OutputFold>,
         sums: Sums,
     ) -> ActivationGradient<Self> {
-        activation_gradient_composed::<Self>(grad, kept, activation, fold, sums)
+        let bn = fold.map(Borrow::borrow);
+        activation_gradient_composed::<Self>(grad, kept, activation, bn, sums)
     }
 
-    /// Whether the fold's scale `s` of `bn` may be divided out of a weight gradient: backward
-    /// on the output side computes `dW = dW' * s` directly and recovers `sum_k dW' * W` as
-    /// `sum_k dW * W / s`, exact enough only when no `s` is zero, tiny or non-finite. Backends
-    /// that cannot check cheaply answer `false` (the weight-side backward is used).
-    fn invertible_fold(_bn: &BnParams<Self>) -> bool {
-        false
+    /// A block's fold prepared for the output-side backward by
+    /// [`output_fold`](Self::output_fold), once per backward, and read by each of that side's
+    /// kernels: the BN parameters (which the composed bodies read) and whatever the backend
+    /// derives from them (Flex: the fold's four columns in one buffer).
+    type OutputFold: Borrow<BnParams<Self>>;
+
+    /// `bn` prepared for backward on the output side (see `ops::autodiff`), or `bn` back when
+    /// that side is not taken: the backend puts `s` on the weights (the default), or some `s`
+    /// is zero, tiny or non-finite, so that `sum_k dW' * W` could not be recovered exactly
+    /// enough as `sum_k dW * W / s` from `dW = dW' * s`.
+    fn output_fold(bn: BnParams<Self>) -> Result<Self::OutputFold, BnParams<Self>> {
+        Err(bn)
     }
 
     /// `conv(x, weight)` without bias (every mode's conv node).
@@ -178,15 +187,14 @@ pub(crate) trait FusedKernels: Backend {
         bn_gradients_composed::<Self>(v, d_scale, d_bias_folded, bias)
     }
 
-    /// [`bn_gradients`](Self::bn_gradients) with the fold of `bn`, which backends may compute
-    /// in their own buffer rather than as tensors.
+    /// [`bn_gradients`](Self::bn_gradients) with the output side's prepared fold.
     fn fold_gradients(
-        bn: &BnParams<Self>,
+        fold: &Self::OutputFold,
         d_scale: Option<DScale<Self>>,
         d_bias_folded: FloatTensor<Self>,
         bias: bool,
     ) -> BnGradients<Self> {
-        fold_gradients_composed::<Self>(bn, d_scale, d_bias_folded, bias)
+        fold_gradients_composed::<Self>(fold.borrow(), d_scale, d_bias_folded, bias)
     }
 
     /// `dL/dW` of `conv(x, weight)` from the output gradient (every mode's conv node).
@@ -210,22 +218,27 @@ pub(crate) trait FusedKernels: Backend {
     }
 
     /// `sum over all but the first axis of d_weight * weight`, divided per output channel by
-    /// the fold's scale `s` of `bn`: `sum_k dW' * W` from `dW = dW' * s`.
+    /// the scale `s` of the output side's prepared fold: `sum_k dW' * W` from `dW = dW' * s`.
     fn scale_gradient(
         d_weight: FloatTensor<Self>,
         weight: FloatTensor<Self>,
-        bn: &BnParams<Self>,
+        fold: &Self::OutputFold,
     ) -> FloatTensor<Self> {
-        scale_gradient_composed::<Self>(d_weight, weight, bn)
+        scale_gradient_composed::<Self>(d_weight, weight, fold.borrow())
     }
 }
 
-impl FusedKernels for burn::backend::Dispatch {}
+impl FusedKernels for burn::backend::Dispatch {
+    type OutputFold = BnParams<Self>;
+}
 
 impl<B: Backend, C: burn_autodiff::checkpoint::strategy::CheckpointStrategy> FusedKernels
     for burn_autodiff::Autodiff<B, C>
 {
+    type OutputFold = BnParams<Self>;
 }
 
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
-impl FusedKernels for burn_cubecl::CubeBackend {}
+impl FusedKernels for burn_cubecl::CubeBackend {
+    type OutputFold = BnParams<Self>;
+}
