@@ -342,21 +342,8 @@ impl<B: TuneConvOps + FusedKernels, C: CheckpointStrategy> TuneConvOps for Autod
             var: running_var.into_primitive(),
             eps,
         };
-        // The inner backend's forward: `s` on the output, or folded into a `W'` that is
-        // dropped here (`record` lends back the BN it is given, so never `None` here).
-        let forward = move |x, weight, bn: Option<&BnParams<B>>, geometry: &ConvGeometry| match (
-            bn,
-            B::scale_on_output(),
-        ) {
-            (Some(bn), true) => {
-                B::fold_activation(B::conv_forward(x, weight, geometry), bn, activation)
-            }
-            (Some(bn), false) => {
-                let bn = bn.clone();
-                tune_forward::<B>(x, weight, bn, geometry, activation, B::scale_weight)
-            }
-            (None, _) => plain_conv_forward::<B>(None, activation)(x, weight, None, geometry),
-        };
+        // The conv bias is part of `bn`.
+        let forward = inner_forward::<B>(None, activation);
         record::<B, C, 5>(
             guards,
             x,
@@ -398,7 +385,7 @@ impl<B: TuneConvOps + FusedKernels, C: CheckpointStrategy> TuneConvOps for Autod
     ) -> FloatTensor<Self> {
         let guards = [x.node(), weight.node(), bias.node()];
         let keep_x = weight.is_tracked();
-        let forward = plain_conv_forward::<B>(Some(bias.into_primitive()), activation);
+        let forward = inner_forward::<B>(Some(bias.into_primitive()), activation);
         record::<B, C, 3>(
             guards, x, weight, keep_x, None, geometry, activation, forward,
         )
@@ -412,25 +399,36 @@ impl<B: TuneConvOps + FusedKernels, C: CheckpointStrategy> TuneConvOps for Autod
     ) -> FloatTensor<Self> {
         let guards = [x.node(), weight.node()];
         let keep_x = weight.is_tracked();
-        let forward = plain_conv_forward::<B>(None, activation);
+        let forward = inner_forward::<B>(None, activation);
         record::<B, C, 2>(
             guards, x, weight, keep_x, None, geometry, activation, forward,
         )
     }
 }
 
-/// The inner backend's `A(conv(x, weight) + bias)`: bias and activation in one pass over the
-/// output where the backend has that kernel.
-fn plain_conv_forward<B: TuneConvOps + FusedKernels>(
+/// The inner backend's forward of every fused op, given the BN that [`record`] lends it:
+/// Tune's `A(conv(x, W') + b')` with the fold of that BN (its conv bias in it), `s` on the
+/// output or folded into a `W'` that is dropped here; without one, `A(conv(x, weight) +
+/// bias)`. Bias (or `b'`) and activation in one pass over the output where the backend has
+/// that kernel.
+fn inner_forward<B: TuneConvOps + FusedKernels>(
     bias: Option<FloatTensor<B>>,
     activation: Activation,
 ) -> impl InnerForward<B> {
-    move |x, weight, _, geometry| match (B::scale_on_output(), bias) {
-        (true, bias) => {
+    move |x, weight, bn, geometry| match (bn, B::scale_on_output()) {
+        (Some(bn), true) => {
+            B::fold_activation(B::conv_forward(x, weight, geometry), bn, activation)
+        }
+        (Some(bn), false) => {
+            tune_forward::<B>(x, weight, bn.clone(), geometry, activation, B::scale_weight)
+        }
+        (None, true) => {
             let y = B::conv_forward(x, weight, geometry);
             B::affine_activation(y, None, bias, activation)
         }
-        (false, Some(bias)) => B::conv_activation(x, weight, bias, geometry.clone(), activation),
-        (false, None) => B::conv_activation_unbiased(x, weight, geometry.clone(), activation),
+        (None, false) => match bias {
+            Some(bias) => B::conv_activation(x, weight, bias, geometry.clone(), activation),
+            None => B::conv_activation_unbiased(x, weight, geometry.clone(), activation),
+        },
     }
 }

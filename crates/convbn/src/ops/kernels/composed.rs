@@ -10,17 +10,22 @@ use crate::fold::{BnParams, FoldVectors, fold_vectors, per_channel, scale_weight
 use crate::ops::Kept;
 use crate::ops::conv::sum_per_channel;
 
+/// `sum_k d * w` over all but the first axis: one value per output channel (`[C_out]`).
+fn per_channel_dot<B: Backend>(d: FloatTensor<B>, weight: FloatTensor<B>) -> FloatTensor<B> {
+    let out_channels = weight.shape()[0];
+    let per_weight = B::float_mul(d, weight);
+    let count = per_weight.shape().num_elements();
+    let per_weight = B::float_reshape(per_weight, [out_channels, count / out_channels].into());
+    B::float_reshape(B::float_sum_dim(per_weight, 1), [out_channels].into())
+}
+
 /// The composed weight-fold backward: `(dW' * s, sum_k dW' * W)`.
 pub(crate) fn scale_weight_backward_composed<B: Backend>(
     d_weight_folded: FloatTensor<B>,
     weight: FloatTensor<B>,
     scale: FloatTensor<B>,
 ) -> (FloatTensor<B>, FloatTensor<B>) {
-    let out_channels = weight.shape()[0];
-    let per_weight = B::float_mul(d_weight_folded.clone(), weight);
-    let count = per_weight.shape().num_elements();
-    let per_weight = B::float_reshape(per_weight, [out_channels, count / out_channels].into());
-    let d_scale = B::float_reshape(B::float_sum_dim(per_weight, 1), [out_channels].into());
+    let d_scale = per_channel_dot::<B>(d_weight_folded.clone(), weight);
     (scale_weight_composed::<B>(d_weight_folded, scale), d_scale)
 }
 
@@ -96,12 +101,7 @@ pub(crate) fn scale_gradient_composed<B: Backend>(
     bn: &BnParams<B>,
 ) -> FloatTensor<B> {
     let scale = fold_vectors::<B>(bn.clone()).scale;
-    let out_channels = weight.shape()[0];
-    let per_weight = B::float_mul(d_weight, weight);
-    let count = per_weight.shape().num_elements();
-    let per_weight = B::float_reshape(per_weight, [out_channels, count / out_channels].into());
-    let sums = B::float_reshape(B::float_sum_dim(per_weight, 1), [out_channels].into());
-    B::float_div(sums, scale)
+    B::float_div(per_channel_dot::<B>(d_weight, weight), scale)
 }
 
 /// The composed [`FusedKernels::fold_gradients`]: the fold's vectors, then the backend's

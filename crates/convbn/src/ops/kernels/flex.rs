@@ -160,7 +160,7 @@ impl FoldTable {
 
     /// Column `k` (0: `s`, 1: `b'`, 2: `1 / sqrt(var + eps)`, 3: `b - mean`).
     fn column(&self, k: usize) -> &[f32] {
-        let c = self.values.len() / 4;
+        let c = self.channels();
         &self.values[k * c..(k + 1) * c]
     }
 
@@ -487,8 +487,8 @@ impl FusedKernels for Flex {
         d_bias_folded: FloatTensor<Self>,
         bias: bool,
     ) -> BnGradients<Self> {
-        let FlexFold { bn, table: fold } = fold;
-        let c = fold.channels();
+        let FlexFold { bn, table } = fold;
+        let c = table.channels();
         let d = match &d_scale {
             Some(DScale::Weights(d) | DScale::OutputProducts(d)) => vector(d, c).map(Some),
             None => Some(None),
@@ -499,8 +499,8 @@ impl FusedKernels for Flex {
         let from_products = matches!(d_scale, Some(DScale::OutputProducts(_)));
         let as_tensor = |v: Vec<f32>| FlexTensor::from_data(TensorData::new(v, [c]));
         // The composed formulas in their order (same f32 results), one pass over the channels.
-        let (scale, folded) = (fold.scale(), fold.bias());
-        let (inv_std, centered) = (fold.inv_std(), fold.centered_bias());
+        let (scale, folded) = (table.scale(), table.bias());
+        let (inv_std, centered) = (table.inv_std(), table.centered_bias());
         let gamma = d.map(|d| {
             let mut gamma = vec![0.0f32; c];
             let out = &mut gamma[..];
