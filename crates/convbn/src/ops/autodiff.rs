@@ -130,10 +130,10 @@ impl<B: FusedKernels, const N: usize> Backward<B, N> for FusedConvBackward {
             // issue 17's note). Otherwise `dX` first: a larger `dW` held through `dX`'s
             // scratch raised ResNet-50's peak heap at batch 8 (its 4-8 MiB weights of the last
             // stage, early in backward).
-            let weight_bytes = weight.shape().num_elements() * weight.dtype().size();
             let d_s_from_weights = output_products.is_none()
                 && node_gamma.is_some()
-                && weight_bytes <= D_S_FIRST_MAX_WEIGHT_BYTES;
+                && weight.shape().num_elements() * weight.dtype().size()
+                    <= D_S_FIRST_MAX_WEIGHT_BYTES;
             let input_gradient = |weight, g| {
                 let id = node_x.as_ref()?.id;
                 Some((
@@ -141,17 +141,13 @@ impl<B: FusedKernels, const N: usize> Backward<B, N> for FusedConvBackward {
                     B::conv_input_gradient(x_shape.clone(), weight, g, &geometry),
                 ))
             };
-            let mut dx = match d_s_from_weights {
-                true => None,
-                false => input_gradient(weight.clone(), g.clone()),
+            // `G_s` goes to `dW` last when `dX` came first (as before), else it is held for `dX`.
+            let (mut dx, g_for_dx) = match d_s_from_weights {
+                true => (None, Some(g.clone())),
+                false => (input_gradient(weight.clone(), g.clone()), None),
             };
             let d_weight = match (x, needs_weight_grad) {
-                (Some(x), true) => Some(B::conv_weight_gradient(
-                    x,
-                    weight.clone(),
-                    g.clone(),
-                    &geometry,
-                )),
+                (Some(x), true) => Some(B::conv_weight_gradient(x, weight.clone(), g, &geometry)),
                 _ => None,
             };
             let d_scale = match output_products {
@@ -161,7 +157,7 @@ impl<B: FusedKernels, const N: usize> Backward<B, N> for FusedConvBackward {
                     .filter(|_| node_gamma.is_some())
                     .map(|dw| DScale::Weights(B::scale_gradient(dw, weight.clone(), &fold))),
             };
-            if d_s_from_weights {
+            if let Some(g) = g_for_dx {
                 dx = input_gradient(weight, g);
             }
             if let Some((id, dx)) = dx {
