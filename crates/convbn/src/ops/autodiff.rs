@@ -146,17 +146,21 @@ impl<B: FusedKernels, const N: usize> Backward<B, N> for FusedConvBackward {
                 true => (None, Some(g.clone())),
                 false => (input_gradient(weight.clone(), g.clone()), None),
             };
-            let d_weight = match (x, needs_weight_grad) {
-                (Some(x), true) => Some(B::conv_weight_gradient(x, weight.clone(), g, &geometry)),
-                _ => None,
+            // `d_s` from the weights with `dW` in one kernel (`d_weight` is needed whenever gamma
+            // needs a gradient), or from the output products.
+            let (d_weight, d_scale) = match (x, needs_weight_grad) {
+                (Some(x), true) if output_products.is_none() && node_gamma.is_some() => {
+                    let (dw, ds) =
+                        B::weight_and_scale_gradient(x, weight.clone(), g, &geometry, &fold);
+                    (Some(dw), Some(DScale::Weights(ds)))
+                }
+                (Some(x), true) => (
+                    Some(B::conv_weight_gradient(x, weight.clone(), g, &geometry)),
+                    None,
+                ),
+                _ => (None, None),
             };
-            let d_scale = match output_products {
-                Some(products) => Some(DScale::OutputProducts(products)),
-                None => d_weight
-                    .clone()
-                    .filter(|_| node_gamma.is_some())
-                    .map(|dw| DScale::Weights(B::scale_gradient(dw, weight.clone(), &fold))),
-            };
+            let d_scale = d_scale.or(output_products.map(DScale::OutputProducts));
             if let Some(g) = g_for_dx {
                 dx = input_gradient(weight, g);
             }

@@ -143,9 +143,9 @@ pub(crate) struct GemmConv {
 
 /// Images `start..start + len` of a batch.
 #[derive(Clone, Copy, Debug)]
-struct Chunk {
-    start: usize,
-    len: usize,
+pub(super) struct Chunk {
+    pub start: usize,
+    pub len: usize,
 }
 
 impl GemmConv {
@@ -155,18 +155,18 @@ impl GemmConv {
     }
 
     /// Output channels per group.
-    fn og(&self) -> usize {
+    pub(super) fn og(&self) -> usize {
         self.out_channels / self.groups
     }
 
     /// Rows of `cols` per group: `cg * kh * kw`.
-    fn k(&self) -> usize {
+    pub(super) fn k(&self) -> usize {
         self.cg() * self.window.taps()
     }
 
     /// Group `g`'s filters in a weight (or weight gradient) `[C_out, K]`: rows `g * og` to
     /// `(g + 1) * og`.
-    fn group_weights(&self, g: usize) -> Range<usize> {
+    pub(super) fn group_weights(&self, g: usize) -> Range<usize> {
         let size = self.og() * self.k();
         g * size..(g + 1) * size
     }
@@ -254,7 +254,7 @@ impl GemmConv {
 
     /// The chunk's `cols` of group `g` (`[K, chunk pixels]`) and its row stride: the input
     /// itself for a 1x1 convolution read in place, else built into `buffer`.
-    fn input_rows<'a, T: Real>(
+    pub(super) fn input_rows<'a, T: Real>(
         &self,
         x: &'a [T],
         chunk: Chunk,
@@ -274,7 +274,7 @@ impl GemmConv {
 
     /// Group `g`'s rows of the chunk's output gradient (`[og, chunk pixels]`) and their row
     /// stride: in place for one image, else gathered into `buffer`.
-    fn gradient_rows<'a, T: Real>(
+    pub(super) fn gradient_rows<'a, T: Real>(
         &self,
         grad: &'a [T],
         chunk: Chunk,
@@ -399,9 +399,8 @@ impl GemmConv {
         unsafe { assume_init(dx) }
     }
 
-    /// `[C_out, C_in / groups, kh, kw]`: the gradient of the weight from the input and the
-    /// output gradient.
-    pub fn weight_gradient<T: Real>(&self, x: &[T], grad: &[T]) -> Vec<T> {
+    /// Panics unless `x` and `grad` hold the batch's input and output gradient.
+    pub(super) fn check_weight_gradient_operands<T>(&self, x: &[T], grad: &[T]) {
         let (x_image, y_image) = self.image_sizes();
         assert_eq!(x.len(), self.batch * x_image, "weight gradient: input size");
         assert_eq!(
@@ -409,6 +408,12 @@ impl GemmConv {
             self.batch * y_image,
             "weight gradient: gradient size"
         );
+    }
+
+    /// `[C_out, C_in / groups, kh, kw]`: the gradient of the weight from the input and the
+    /// output gradient.
+    pub fn weight_gradient<T: Real>(&self, x: &[T], grad: &[T]) -> Vec<T> {
+        self.check_weight_gradient_operands(x, grad);
         let (k, l, og) = (self.k(), self.l(), self.og());
         let size = self.out_channels * k;
         // Large maps: one contiguous range of images per thread, each summed into its own
@@ -493,7 +498,7 @@ fn split_images<'a, T>(
 
 /// `len` elements for the caller to write before anything reads them (no zeroing pass: the
 /// products overwrite their whole destination).
-fn uninit<T>(len: usize) -> Vec<MaybeUninit<T>> {
+pub(super) fn uninit<T>(len: usize) -> Vec<MaybeUninit<T>> {
     let mut v = Vec::with_capacity(len);
     // SAFETY: `MaybeUninit` needs no initialisation; the capacity is `len`.
     unsafe { v.set_len(len) };
@@ -504,7 +509,7 @@ fn uninit<T>(len: usize) -> Vec<MaybeUninit<T>> {
 ///
 /// # Safety
 /// Every element of `v` has been written.
-unsafe fn assume_init<T>(v: Vec<MaybeUninit<T>>) -> Vec<T> {
+pub(super) unsafe fn assume_init<T>(v: Vec<MaybeUninit<T>>) -> Vec<T> {
     let mut v = ManuallyDrop::new(v);
     // SAFETY: `MaybeUninit<T>` has `T`'s layout; the caller guarantees every element is
     // initialised; pointer, length and capacity come from a live vector that is not dropped.

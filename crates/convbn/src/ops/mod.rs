@@ -19,6 +19,8 @@ pub(crate) mod kernels;
 #[cfg(feature = "flex")]
 mod lanes;
 #[cfg(feature = "flex")]
+mod thin_weight_gradient;
+#[cfg(feature = "flex")]
 mod widest;
 mod window;
 

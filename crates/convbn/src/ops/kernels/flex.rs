@@ -684,6 +684,32 @@ impl FusedKernels for Flex {
         }
     }
 
+    fn weight_and_scale_gradient(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        geometry: &ConvGeometry,
+        fold: &FlexFold,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        // Few output pixels: the dots from the rows of `dW` as they are built.
+        let scale = fold.table.scale();
+        let fused = flex_conv::weight_gradient_and_dot(&x, &weight, &grad, geometry)
+            .filter(|(_, dots)| dots.len() == scale.len());
+        let Some((d_weight, dots)) = fused else {
+            let d_weight = Self::conv_weight_gradient(x, weight.clone(), grad, geometry);
+            let d_scale = Self::scale_gradient(d_weight.clone(), weight, fold);
+            return (d_weight, d_scale);
+        };
+        let d_scale: Vec<f32> = dots
+            .iter()
+            .zip(scale)
+            .map(|(&dot, &s)| (dot / f64::from(s)) as f32)
+            .collect();
+        let channels = d_scale.len();
+        let d_scale = FlexTensor::from_data(TensorData::new(d_scale, [channels]));
+        (d_weight, d_scale)
+    }
+
     fn scale_gradient(
         d_weight: FloatTensor<Self>,
         weight: FloatTensor<Self>,

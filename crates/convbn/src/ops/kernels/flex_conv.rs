@@ -214,3 +214,37 @@ pub(super) fn weight_gradient(
         .and_then(|p| p.run(Pass::WeightGradient, &x, &grad, w_shape))
         .unwrap_or_else(|| conv_weight_backward::<Flex>(x, weight, grad, geometry))
 }
+
+/// `dL/dW` from the input and the output gradient (f32), and the dot of each output
+/// channel's gradient with its weights, `sum_k dW[c, k] W[c, k]` (`[C_out]`, in f64), from
+/// one pass ([`GemmConv::thin_weight_gradient`]): 2-d convolutions over few output pixels;
+/// `None` for the others.
+pub(super) fn weight_gradient_and_dot(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    grad: &FlexTensor,
+    geometry: &ConvGeometry,
+) -> Option<(FlexTensor, Vec<f64>)> {
+    let w_shape = weight.layout().shape().clone();
+    let output = spatial(grad)?;
+    let Plan::Gemm(kernel) = plan(
+        x.layout().shape(),
+        &w_shape,
+        Some(output),
+        geometry,
+        x.dtype(),
+    )?
+    else {
+        return None;
+    };
+    if !kernel.is_thin() {
+        return None;
+    }
+    let [x, weight, grad] = [x, weight, grad].map(|t| contiguous(t.clone()));
+    let (dw, dots) = kernel.thin_weight_gradient(
+        x.as_slice::<f32>()?,
+        grad.as_slice::<f32>()?,
+        weight.as_slice::<f32>()?,
+    )?;
+    Some((FlexTensor::from_data(TensorData::new(dw, w_shape)), dots))
+}

@@ -217,6 +217,22 @@ pub(crate) trait FusedKernels: Backend {
         conv_x_backward_from_shape::<Self>(x_shape, weight, grad, geometry)
     }
 
+    /// `(dW, d_s)`: [`conv_weight_gradient`](Self::conv_weight_gradient) and
+    /// [`scale_gradient`](Self::scale_gradient) of it. Backends may compute both in one pass
+    /// (Flex: convolutions over few output pixels, where a second pass over `dW` and `W` would
+    /// cost as much as the product).
+    fn weight_and_scale_gradient(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        geometry: &ConvGeometry,
+        fold: &Self::OutputFold,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let d_weight = Self::conv_weight_gradient(x, weight.clone(), grad, geometry);
+        let d_scale = Self::scale_gradient(d_weight.clone(), weight, fold);
+        (d_weight, d_scale)
+    }
+
     /// `sum over all but the first axis of d_weight * weight`, divided per output channel by
     /// the scale `s` of the output side's prepared fold: `sum_k dW' * W` from `dW = dW' * s`.
     fn scale_gradient(

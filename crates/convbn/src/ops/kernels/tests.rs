@@ -6,6 +6,7 @@ use burn_flex::FlexTensor;
 
 use super::FusedKernels;
 use crate::activation::Activation;
+use crate::geometry::ConvGeometry;
 
 fn floats(v: &[f32]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(v.to_vec(), [2, v.len() / 2]))
@@ -62,7 +63,6 @@ fn max_diff(a: FlexTensor, b: FlexTensor) -> f32 {
 /// asymmetric padding, dilation and kernels larger than some outputs.
 #[test]
 fn direct_depthwise_kernels_match_burns() {
-    use crate::geometry::ConvGeometry;
     use crate::ops::conv::{conv_weight_backward, conv_x_backward_from_shape};
     use burn::backend::ops::ModuleOps;
     use burn::tensor::{DType, Shape};
@@ -142,13 +142,28 @@ fn relative_diff(a: FlexTensor, b: FlexTensor) -> f64 {
         / scale
 }
 
+/// A 2-d geometry from a test case's stride, padding (begin, end) per axis, dilation and
+/// groups.
+fn case_geometry(
+    stride: [usize; 2],
+    padding: [(usize, usize); 2],
+    dilation: [usize; 2],
+    groups: usize,
+) -> ConvGeometry {
+    ConvGeometry {
+        stride: stride.to_vec(),
+        padding: padding.to_vec(),
+        dilation: dilation.to_vec(),
+        groups,
+    }
+}
+
 /// The matrix-product convolutions (forward, input and weight gradients) equal burn's own
 /// Flex kernels, in f32 and f64, over kernel sizes, strides, symmetric and asymmetric
 /// padding, dilation, groups, 1x1 convolutions read in place, and batches split into chunks
 /// of several images (small maps) or run on all threads at once (batch 1).
 #[test]
 fn gemm_convolutions_match_burns() {
-    use crate::geometry::ConvGeometry;
     use burn::backend::ops::ModuleOps;
     use burn::tensor::{DType, Shape};
     let cases = [
@@ -222,12 +237,7 @@ fn gemm_convolutions_match_burns() {
     for (k, &(n, c_in, c_out, size, kernel, stride, padding, dilation, groups)) in
         cases.iter().enumerate()
     {
-        let geometry = ConvGeometry {
-            stride: stride.to_vec(),
-            padding: padding.to_vec(),
-            dilation: dilation.to_vec(),
-            groups,
-        };
+        let geometry = case_geometry(stride, padding, dilation, groups);
         let out = geometry.output_size(&size, &kernel).unwrap();
         let seed = 5 * k as u64;
         for dtype in [DType::F32, DType::F64] {
@@ -405,4 +415,78 @@ fn flex_fold_kernels_match_the_composed_operations() {
         eps: 1e-3,
     };
     assert!(<Flex as FusedKernels>::output_fold(zero).is_err());
+}
+
+/// The weight gradient with `d_s` from one pass (convolutions over at most 64 output pixels,
+/// where the CPU has AVX-512F) equals burn's weight gradient and the composed `d_s` on it:
+/// 1x1 convolutions read in place, batches gathered, strides, padding, dilation, groups,
+/// rows of the weight that end inside a register and inside a block of 64, and output
+/// channels that do not fill a set of four rows. Larger outputs take the product and a
+/// separate dot (the same results).
+#[test]
+fn thin_weight_gradients_match_burns() {
+    use super::scale_gradient_composed;
+    use crate::fold::BnParams;
+    use burn::backend::ops::ModuleOps;
+    // (batch, C_in, C_out, size [h, w], kernel, stride, padding per axis, dilation, groups)
+    #[rustfmt::skip]
+    let cases = [
+        (1, 400, 22, [4, 4], [1, 1], [1, 1], [(0, 0), (0, 0)], [1, 1], 1),
+        (1, 7, 5, [8, 8], [1, 1], [1, 1], [(0, 0), (0, 0)], [1, 1], 1),
+        (3, 130, 9, [3, 3], [1, 1], [1, 1], [(0, 0), (0, 0)], [1, 1], 1),
+        (2, 24, 33, [7, 7], [1, 1], [2, 2], [(0, 0), (0, 0)], [1, 1], 1),
+        (1, 16, 12, [5, 6], [3, 3], [1, 1], [(1, 1), (2, 0)], [1, 2], 1),
+        (2, 32, 24, [4, 4], [3, 3], [1, 1], [(1, 1), (1, 1)], [1, 1], 4),
+        (1, 8, 8, [9, 9], [1, 1], [1, 1], [(0, 0), (0, 0)], [1, 1], 1),
+    ];
+    for (k, &(n, c_in, c_out, size, kernel, stride, padding, dilation, groups)) in
+        cases.iter().enumerate()
+    {
+        let geometry = case_geometry(stride, padding, dilation, groups);
+        let out = geometry.output_size(&size, &kernel).unwrap();
+        let seed = 7 * k as u64 + 100;
+        let x = random([n, c_in, size[0], size[1]], seed);
+        let w = random([c_out, c_in / groups, kernel[0], kernel[1]], seed + 1);
+        let g = random([n, c_out, out[0], out[1]], seed + 2);
+        let vector = |seed: u64, shift: f32| {
+            let v = random([1, 1, 1, c_out], seed)
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            let v: Vec<f32> = v.iter().map(|x| x + shift).collect();
+            FlexTensor::from_data(TensorData::new(v, [c_out]))
+        };
+        let bn = BnParams::<Flex> {
+            bias: None,
+            gamma: Some(vector(seed + 3, 1.0)),
+            beta: Some(vector(seed + 4, 0.0)),
+            mean: vector(seed + 5, 0.0),
+            var: vector(seed + 6, 1.0),
+            eps: 1e-3,
+        };
+        let Ok(fold) = <Flex as FusedKernels>::output_fold(bn.clone()) else {
+            panic!("case {k}: an invertible fold takes the output side");
+        };
+        let pixels = n * out[0] * out[1];
+        let one_pass = super::flex_conv::weight_gradient_and_dot(&x, &w, &g, &geometry);
+        let avx512 = std::arch::is_x86_feature_detected!("avx512f");
+        assert_eq!(
+            one_pass.is_some(),
+            avx512 && pixels <= 64,
+            "case {k}: one pass where it applies"
+        );
+        let (dw, d_s) = <Flex as FusedKernels>::weight_and_scale_gradient(
+            x.clone(),
+            w.clone(),
+            g.clone(),
+            &geometry,
+            &fold,
+        );
+        let dw_burn = Flex::conv2d_weight_backward(x, w.clone(), g, geometry.options());
+        let d_s_composed = scale_gradient_composed::<Flex>(dw_burn.clone(), w, &bn);
+        let d = relative_diff(dw, dw_burn);
+        assert!(d < 1e-5, "case {k}: weight gradient differs by {d:e}");
+        let d = relative_diff(d_s, d_s_composed);
+        assert!(d < 1e-5, "case {k}: d_s differs by {d:e}");
+    }
 }
