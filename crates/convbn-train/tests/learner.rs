@@ -9,12 +9,8 @@ mod common;
 
 use burn::tensor::Device;
 use convbn::Mode;
-use convbn_train::learner::Parallelism;
-use convbn_train::learner::finetune_with_learner;
+use convbn_train::Finetune;
 use convbn_train::observer::Silent;
-use convbn_train::{
-    DataSource, Finetune, FinetuneConfig, OptimizerConfig, OptimizerKind, Schedule, Start,
-};
 
 /// The tests seed the CPU device (model initialisation): one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -46,64 +42,25 @@ fn two_workers_take_the_update_of_one_global_batch() {
     let _ = std::fs::remove_dir_all(&root);
 }
 
-/// A short fine-tuning run of pretrained MobileNetV2 on Fashion-MNIST: one worker with
-/// global batches of 32, or two workers with 16 images of each global batch. Every step's
-/// update agrees to f32 rounding (above); over 40 steps of SGD with momentum through ReLU6
-/// the rounding grows, but the test accuracy must stay the same (within 2 points, 10 of 500
-/// images). Measured: 0.660 on one worker and on two at lr 5e-4 (2e-4: 0.566 both; no
-/// momentum, lr 1e-3: 0.574 / 0.588). At lr 2e-3 this short run is chaotic: 0.106 on one
-/// worker, which is also what the lock-step trainer gets on the same batches, and 0.570 on
-/// two, so the test uses 5e-4.
+/// A short fine-tuning run of pretrained MobileNetV2 on Fashion-MNIST
+/// ([`common::learner_accuracy_config`]): one worker with global batches of 32, or two
+/// workers with 16 images of each global batch. One worker takes the lock-step trainer's
+/// steps (the same accuracy, exactly), and both learn. Every step's update agrees to f32
+/// rounding (above), but over 40 steps of SGD with momentum through ReLU6 that rounding grows
+/// until single test images flip: over seeds 3-6 one and two workers' accuracies differed by
+/// 0.000, 0.016, 0.058 and 0.014 (before the thin weight-gradient kernel, which changed the
+/// rounding: 0.040, 0.014, 0.030, 0.024), so the same accuracy is asserted in f64
+/// (`learner_f64.rs`), where rounding does not reach the predictions.
 #[test]
-fn a_short_run_on_two_workers_reaches_one_workers_accuracy() {
+fn a_short_run_on_two_workers_learns_and_one_worker_is_the_lock_step_trainer() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     assert!(
         common::have_assets(),
         "Fashion-MNIST and MobileNetV2 assets"
     );
     let root = common::temp_dir("learner-accuracy");
-    let config = FinetuneConfig {
-        model: "mobilenet_v2".into(),
-        start: Start::Imagenet,
-        data: DataSource::FashionMnist,
-        size: 32,
-        batch_size: 32,
-        epochs: 1,
-        train_limit: Some(1280),
-        test_limit: Some(500),
-        augment: true,
-        optimizer: OptimizerConfig {
-            kind: OptimizerKind::Sgd,
-            lr: 5e-4,
-            momentum: 0.9,
-            weight_decay: 0.0,
-        },
-        schedule: Schedule::Constant,
-        seed: 3,
-        eval_batch_size: 100,
-    };
-    let one = finetune_with_learner(
-        &config,
-        Mode::Tune,
-        &devices(1),
-        Parallelism::Multi,
-        &root.join("one"),
-        true,
-    )
-    .expect("one worker");
-    let two = finetune_with_learner(
-        &config,
-        Mode::Tune,
-        &devices(2),
-        Parallelism::Multi,
-        &root.join("two"),
-        true,
-    )
-    .expect("two workers");
-    println!(
-        "test accuracy after {} steps: one worker {:.3} ({:.1} s), two workers {:.3} ({:.1} s)",
-        one.steps, one.test_accuracy, one.train_seconds, two.test_accuracy, two.train_seconds
-    );
+    let config = common::learner_accuracy_config();
+    let [one, two] = common::one_and_two_workers(&config, &root, || Device::flex().autodiff());
     assert_eq!(one.steps, two.steps);
     // On one device the Learner sees the lock-step trainer's batches: same model.
     let lockstep = Finetune::new(
@@ -125,16 +82,12 @@ fn a_short_run_on_two_workers_reaches_one_workers_accuracy() {
         one.test_accuracy, lockstep_accuracy,
         "one worker = the lock-step trainer"
     );
-    assert!(
-        one.test_accuracy > 0.5,
-        "the run learned ({})",
-        one.test_accuracy
-    );
-    assert!(
-        (one.test_accuracy - two.test_accuracy).abs() <= 0.02,
-        "one worker {} vs two {}",
-        one.test_accuracy,
-        two.test_accuracy
-    );
+    for (k, run) in [(1, &one), (2, &two)] {
+        assert!(
+            run.test_accuracy > 0.5,
+            "{k} worker(s): the run learned ({})",
+            run.test_accuracy
+        );
+    }
     let _ = std::fs::remove_dir_all(&root);
 }

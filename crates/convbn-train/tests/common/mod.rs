@@ -184,3 +184,56 @@ pub fn update_gap(
         relative_distance(&update2, &update1),
     )
 }
+
+/// The short fine-tuning run of the Learner accuracy tests: pretrained MobileNetV2 on
+/// Fashion-MNIST at 32x32, global batches of 32 (40 steps over 1280 images), SGD with
+/// momentum at lr 5e-4, 500 test images.
+pub fn learner_accuracy_config() -> FinetuneConfig {
+    FinetuneConfig {
+        model: "mobilenet_v2".into(),
+        start: convbn_train::Start::Imagenet,
+        data: convbn_train::DataSource::FashionMnist,
+        size: 32,
+        batch_size: 32,
+        epochs: 1,
+        train_limit: Some(1280),
+        test_limit: Some(500),
+        augment: true,
+        optimizer: OptimizerConfig {
+            kind: OptimizerKind::Sgd,
+            lr: 5e-4,
+            momentum: 0.9,
+            weight_decay: 0.0,
+        },
+        schedule: Schedule::Constant,
+        seed: 3,
+        eval_batch_size: 100,
+    }
+}
+
+/// `config` fine-tuned in Tune with burn's Learner on one worker and on two (its
+/// multi-device strategy, `device()` called once per worker), under `root`.
+pub fn one_and_two_workers(
+    config: &FinetuneConfig,
+    root: &Path,
+    device: impl Fn() -> burn::tensor::Device,
+) -> [convbn_train::learner::LearnerOutcome; 2] {
+    use convbn_train::learner::{Parallelism, finetune_with_learner};
+    [1, 2].map(|k| {
+        let devices: Vec<_> = (0..k).map(|_| device()).collect();
+        let out = finetune_with_learner(
+            config,
+            convbn::Mode::Tune,
+            &devices,
+            Parallelism::Multi,
+            &root.join(format!("workers-{k}")),
+            true,
+        )
+        .unwrap_or_else(|e| panic!("{k} worker(s): {e}"));
+        println!(
+            "test accuracy after {} steps on {k} worker(s): {:.3} ({:.1} s)",
+            out.steps, out.test_accuracy, out.train_seconds
+        );
+        out
+    })
+}
