@@ -130,8 +130,8 @@ impl<B: FusedKernels, const N: usize> Backward<B, N> for FusedConvBackward {
             // issue 17's note). Otherwise `dX` first: a larger `dW` held through `dX`'s
             // scratch raised ResNet-50's peak heap at batch 8 (its 4-8 MiB weights of the last
             // stage, early in backward).
-            let d_s_from_weights = output_products.is_none()
-                && node_gamma.is_some()
+            let d_s_from_weights = output_products.is_none() && node_gamma.is_some();
+            let d_s_first = d_s_from_weights
                 && weight.shape().num_elements() * weight.dtype().size()
                     <= D_S_FIRST_MAX_WEIGHT_BYTES;
             let input_gradient = |weight, g| {
@@ -142,14 +142,14 @@ impl<B: FusedKernels, const N: usize> Backward<B, N> for FusedConvBackward {
                 ))
             };
             // `G_s` goes to `dW` last when `dX` came first (as before), else it is held for `dX`.
-            let (mut dx, g_for_dx) = match d_s_from_weights {
+            let (mut dx, g_for_dx) = match d_s_first {
                 true => (None, Some(g.clone())),
                 false => (input_gradient(weight.clone(), g.clone()), None),
             };
             // `d_s` from the weights with `dW` in one kernel (`d_weight` is needed whenever gamma
             // needs a gradient), or from the output products.
             let (d_weight, d_scale) = match (x, needs_weight_grad) {
-                (Some(x), true) if output_products.is_none() && node_gamma.is_some() => {
+                (Some(x), true) if d_s_from_weights => {
                     let (dw, ds) =
                         B::weight_and_scale_gradient(x, weight.clone(), g, &geometry, &fold);
                     (Some(dw), Some(DScale::Weights(ds)))

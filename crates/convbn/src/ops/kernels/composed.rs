@@ -7,6 +7,7 @@ use burn::backend::{Backend, TensorMetadata};
 use super::{ActivationGradient, BnGradients, DScale, FusedKernels, Sums};
 use crate::activation::Activation;
 use crate::fold::{BnParams, FoldVectors, fold_vectors, per_channel, scale_weight_composed};
+use crate::geometry::ConvGeometry;
 use crate::ops::Kept;
 use crate::ops::conv::sum_per_channel;
 
@@ -102,6 +103,20 @@ pub(crate) fn scale_gradient_composed<B: Backend>(
 ) -> FloatTensor<B> {
     let scale = fold_vectors::<B>(bn.clone()).scale;
     B::float_div(per_channel_dot::<B>(d_weight, weight), scale)
+}
+
+/// The composed [`FusedKernels::weight_and_scale_gradient`]: the backend's weight gradient,
+/// then its [`FusedKernels::scale_gradient`] on it.
+pub(crate) fn weight_and_scale_gradient_composed<B: FusedKernels>(
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    geometry: &ConvGeometry,
+    fold: &B::OutputFold,
+) -> (FloatTensor<B>, FloatTensor<B>) {
+    let d_weight = B::conv_weight_gradient(x, weight.clone(), grad, geometry);
+    let d_scale = B::scale_gradient(d_weight.clone(), weight, fold);
+    (d_weight, d_scale)
 }
 
 /// The composed [`FusedKernels::fold_gradients`]: the fold's vectors, then the backend's

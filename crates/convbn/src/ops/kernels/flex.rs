@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use super::{
     ActivationGradient, BnGradients, DScale, FusedKernels, Sums, activation_gradient_composed,
     affine_activation_composed, flex_conv, fold_activation_composed, fold_gradients_composed,
-    scale_gradient_composed, scale_weight_backward_composed,
+    scale_gradient_composed, scale_weight_backward_composed, weight_and_scale_gradient_composed,
 };
 use crate::activation::Activation;
 use crate::fold::{BnParams, scale_weight_composed};
@@ -696,9 +696,7 @@ impl FusedKernels for Flex {
         let fused = flex_conv::weight_gradient_and_dot(&x, &weight, &grad, geometry)
             .filter(|(_, dots)| dots.len() == scale.len());
         let Some((d_weight, dots)) = fused else {
-            let d_weight = Self::conv_weight_gradient(x, weight.clone(), grad, geometry);
-            let d_scale = Self::scale_gradient(d_weight.clone(), weight, fold);
-            return (d_weight, d_scale);
+            return weight_and_scale_gradient_composed::<Self>(x, weight, grad, geometry, fold);
         };
         let d_scale: Vec<f32> = dots
             .iter()

@@ -228,9 +228,7 @@ pub(crate) trait FusedKernels: Backend {
         geometry: &ConvGeometry,
         fold: &Self::OutputFold,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        let d_weight = Self::conv_weight_gradient(x, weight.clone(), grad, geometry);
-        let d_scale = Self::scale_gradient(d_weight.clone(), weight, fold);
-        (d_weight, d_scale)
+        weight_and_scale_gradient_composed::<Self>(x, weight, grad, geometry, fold)
     }
 
     /// `sum over all but the first axis of d_weight * weight`, divided per output channel by
